@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { WardenError } from '../errors.js';
+import { EXIT, exitCodeFor } from './common.js';
+import { registerConfig } from './config.js';
+import { registerInit, registerTenants } from './init.js';
+import { registerKeys } from './keys.js';
+import { registerLedger } from './ledger.js';
+import { registerServe } from './serve.js';
+import { registerTrust } from './trust.js';
+import { registerVerify } from './verify.js';
+import { registerData } from './data.js';
+
+const program = new Command();
+program
+  .name('warden')
+  .description('Zero-trust runtime for AI agent actions: every action authenticated, decided, contained and receipted.')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerInit(program);
+registerTenants(program);
+registerLedger(program);
+registerTrust(program);
+registerKeys(program);
+registerVerify(program);
+registerConfig(program);
+registerData(program);
+registerServe(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version exit 0; usage errors already printed their message.
+    process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  } else {
+    const message = err instanceof WardenError ? err.message : `internal error: ${(err as Error).message}`;
+    process.stderr.write(`warden: ${message}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+}

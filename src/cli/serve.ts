@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { openWarden } from '../context.js';
+import { BadInputError } from '../errors.js';
+import { buildServer } from '../server/app.js';
+import { dataOption } from './common.js';
+
+export function registerServe(program: Command): void {
+  dataOption(program.command('serve'))
+    .description('run the Warden server (initialises ./.warden with the embedded SQLite store on first start)')
+    .option('--port <port>', 'listen port (default: config server.port, 8787)')
+    .option('--host <host>', 'listen address (default: config server.host, 127.0.0.1)')
+    .action(async (opts: { data: string; port?: string; host?: string }) => {
+      if (opts.port !== undefined && !/^\d{1,5}$/.test(opts.port)) throw new BadInputError(`--port must be a number, got "${opts.port}"`);
+      const w = await openWarden(opts.data, { create: true });
+      const created = await w.ensureTenant('default');
+      if (created) process.stderr.write(`warden: initialised ${w.loaded.dataDir} (tenant "default", store ${w.store.driver})\n`);
+      const { config } = w.loaded;
+      const app = await buildServer(w);
+      // Scheduled key rotation and retirement for every tenant.
+      const housekeeping = setInterval(() => {
+        void (async () => {
+          for (const t of await w.store.listTenants()) {
+            await w.keys.tick(t.name, config.keys.rotation_interval, config.keys.retiring_grace);
+          }
+        })().catch((err: Error) => process.stderr.write(`warden: key housekeeping failed: ${err.message}\n`));
+      }, 60_000);
+      housekeeping.unref();
+      const address = await app.listen({ port: opts.port ? Number(opts.port) : config.server.port, host: opts.host ?? config.server.host });
+      process.stderr.write(`warden: serving on ${address} (data ${w.loaded.dataDir})\n`);
+      const stop = async (): Promise<void> => {
+        clearInterval(housekeeping);
+        await app.close();
+        await w.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+    });
+}

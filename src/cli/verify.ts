@@ -1,0 +1,75 @@
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { BadInputError } from '../errors.js';
+import { LogVerifier } from '../ledger/verify/log.js';
+import { verifyLogParallel } from '../ledger/verify/parallel.js';
+import { verifyTlogProof } from '../ledger/verify/proof.js';
+import { parseTrustBundle, type Trust } from '../ledger/verify/trust.js';
+
+/** Files past this size are verified on all cores. */
+const PARALLEL_BYTES = 2 * 1024 * 1024;
+
+function readInput(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new BadInputError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+export function loadTrust(path: string): Trust {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readInput(path, 'trust bundle'));
+  } catch (err) {
+    if (err instanceof BadInputError) throw err;
+    throw new BadInputError(`trust bundle ${path} is not valid JSON`);
+  }
+  return parseTrustBundle(raw);
+}
+
+async function* fileLines(path: string): AsyncGenerator<string> {
+  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  for await (const line of rl) {
+    if (line !== '') yield line;
+  }
+}
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description('verify receipts offline against a trust bundle (no data dir, no network). Exit 0 valid, 1 invalid, 2 unusable input')
+    .requiredOption('--trust <file>', 'trust bundle (warden trust export)')
+    .option('--receipts <file>', 'exported log (warden ledger export)')
+    .option('--checkpoint <file>', 'signed checkpoint note to check the Merkle root against')
+    .option('--proof <file>', 'a tlog-proof of one receipt (warden ledger proof)')
+    .action(async (opts: { trust: string; receipts?: string; checkpoint?: string; proof?: string }) => {
+      if (!!opts.receipts === !!opts.proof) throw new BadInputError('give exactly one of --receipts FILE or --proof FILE');
+      if (opts.proof && opts.checkpoint) throw new BadInputError('--checkpoint goes with --receipts (a proof carries its own checkpoint)');
+      const trust = loadTrust(opts.trust);
+      if (opts.proof) {
+        const r = verifyTlogProof(readInput(opts.proof, 'proof'), trust);
+        process.stdout.write(`OK: receipt ${r.receipt.id} (seq ${r.index}) is included in the ${trust.bundle.origin} checkpoint of size ${r.treeSize}\n`);
+        return;
+      }
+      const file = opts.receipts as string;
+      let size: number;
+      try {
+        size = statSync(file).size;
+      } catch {
+        throw new BadInputError(`cannot read receipts ${file}`);
+      }
+      const note = opts.checkpoint ? readInput(opts.checkpoint, 'checkpoint') : undefined;
+      let report;
+      if (size >= PARALLEL_BYTES) {
+        report = await verifyLogParallel(fileLines(file), trust, note === undefined ? {} : { checkpoint: note });
+      } else {
+        const v = new LogVerifier(trust, note);
+        for await (const line of fileLines(file)) v.push(line);
+        report = v.finish();
+      }
+      const cp = report.checkpoint ? `; checkpoint of size ${report.checkpoint.size} matches` : '; no checkpoint given';
+      process.stdout.write(`OK: ${report.entries} receipts of ${trust.bundle.origin} verified (signatures, key windows, chain)${cp}; root ${report.root.toString('base64')}\n`);
+    });
+}

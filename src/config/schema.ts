@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { durationSchema } from './duration.js';
+
+/** A log origin prefix: host-like, optionally with a path, no spaces or '+' (C2SP note names). */
+const origin = z
+  .string()
+  .regex(/^[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a host-like origin such as "warden.example.com/log"');
+
+export const TENANT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+const store = z
+  .object({
+    driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    /** SQLite file, relative to the data directory. */
+    path: z.string().min(1).default('warden.db'),
+    /** PostgreSQL connection URL (password belongs in PGPASSWORD or ~/.pgpass, not here). */
+    url: z.string().optional(),
+    /** PostgreSQL schema to use (created if missing); default: the connection's search_path. */
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case SQL identifier').optional(),
+  })
+  .strict()
+  .refine((s) => s.driver !== 'postgres' || !!s.url, { message: 'store.url is required when store.driver is postgres', path: ['url'] });
+
+export const configSchema = z
+  .object({
+    version: z.literal(1).default(1),
+    origin: origin.default('warden.local/log'),
+    store: store.prefault({}),
+    keys: z
+      .object({
+        provider: z.literal('file').default('file'),
+        /** Master key file, relative to the data directory. Mode 0600 is enforced. */
+        master_key_file: z.string().min(1).default('master.key'),
+        /** Scheduled rotation of receipt-signing keys. */
+        rotation_interval: durationSchema.default(90 * 86_400_000),
+        /** How long a rotated-out key stays `retiring` before it is `retired`. */
+        retiring_grace: durationSchema.default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
+    ledger: z
+      .object({
+        /** Maximum time between an append and a signed checkpoint covering it (≤ 1 s). */
+        checkpoint_interval: durationSchema.refine((ms) => ms >= 10 && ms <= 1000, 'expected between 10ms and 1s').default(250),
+        /** Receipts per group commit. */
+        batch_max: z.number().int().min(1).max(10_000).default(1000),
+        /** Payload fields (dotted paths) always treated as sensitive. */
+        sensitive_fields: z.array(z.string().min(1)).default([]),
+        /** Encrypt sensitive fields (AES-256-GCM envelope). When off they are replaced by a hash. */
+        data_protection: z.boolean().default(true),
+        max_receipt_bytes: z.number().int().min(1024).max(1024 * 1024).default(1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    server: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8787),
+        body_limit: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type WardenConfig = z.output<typeof configSchema>;

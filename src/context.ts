@@ -1,0 +1,90 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONFIG_FILE, initialConfigYaml, loadConfig, type LoadedConfig } from './config/load.js';
+import { TENANT_NAME } from './config/schema.js';
+import { PayloadProtector } from './crypto/envelope.js';
+import { FileKeyProvider, type MasterKeyProvider } from './crypto/key-provider.js';
+import { Keyring } from './crypto/keyring.js';
+import { BadInputError, ConfigError } from './errors.js';
+import { Checkpointer } from './ledger/checkpointer.js';
+import { KeyLifecycle } from './ledger/keys.js';
+import { Ledger } from './ledger/ledger.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/types.js';
+
+/** Everything a command or the server needs, opened from one data directory. */
+export interface Warden {
+  loaded: LoadedConfig;
+  store: Store;
+  masterKey: MasterKeyProvider;
+  keyring: Keyring;
+  protector: PayloadProtector;
+  ledger: Ledger;
+  checkpointer: Checkpointer;
+  keys: KeyLifecycle;
+  /** Ensures a tenant exists with its keys (idempotent). */
+  ensureTenant(name: string): Promise<boolean>;
+  /** Waits for queued appends and pending checkpoints, then closes the store. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Create the data directory, config and master key when missing (`init`, `serve`). */
+  create?: boolean;
+  origin?: string;
+  pgUrl?: string;
+}
+
+export function assertTenantName(name: string): void {
+  if (!TENANT_NAME.test(name)) {
+    throw new BadInputError(`invalid tenant name "${name}": expected 1-63 of a-z, 0-9, '-', '_' starting with a letter or digit`);
+  }
+}
+
+export async function openWarden(dataDir: string, options: OpenOptions = {}): Promise<Warden> {
+  const configPath = join(dataDir, CONFIG_FILE);
+  if (!existsSync(configPath)) {
+    if (!options.create) throw new ConfigError(`no Warden data directory at ${dataDir} (run \`warden init --data ${dataDir}\`)`);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    writeFileSync(configPath, initialConfigYaml(options.origin ?? 'warden.local/log', options.pgUrl), { mode: 0o600, flag: 'wx' });
+  }
+  const loaded = loadConfig(dataDir);
+  const { config, paths } = loaded;
+  const masterKey = FileKeyProvider.open(paths.masterKey, { create: options.create ?? false });
+  const store = await openStore(
+    config.store.driver === 'postgres'
+      ? { driver: 'postgres', url: config.store.url as string, ...(config.store.schema ? { schema: config.store.schema } : {}) }
+      : { driver: 'sqlite', path: paths.sqlite },
+  );
+  const keyring = new Keyring(store, masterKey);
+  const protector = new PayloadProtector(store, masterKey, config.ledger.data_protection);
+  const checkpointer = new Checkpointer(store, keyring, config.ledger.checkpoint_interval);
+  const ledger = new Ledger(store, keyring, protector, {
+    batchMax: config.ledger.batch_max,
+    sensitiveFields: config.ledger.sensitive_fields,
+    maxReceiptBytes: config.ledger.max_receipt_bytes,
+    onAppended: (tenant) => checkpointer.notify(tenant),
+  });
+  const keys = new KeyLifecycle(store, keyring, ledger);
+  return {
+    loaded,
+    store,
+    masterKey,
+    keyring,
+    protector,
+    ledger,
+    checkpointer,
+    keys,
+    async ensureTenant(name: string): Promise<boolean> {
+      assertTenantName(name);
+      const created = await store.createTenant({ name, origin: `${config.origin}/${name}`, created_at: new Date().toISOString() });
+      await keys.ensureKeys(name);
+      return created;
+    },
+    async close(): Promise<void> {
+      await ledger.drain();
+      await checkpointer.close();
+      await store.close();
+    },
+  };
+}

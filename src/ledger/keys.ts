@@ -1,0 +1,131 @@
+import { createKeyRecord, type Keyring, type Signer } from '../crypto/keyring.js';
+import { KeyError, WardenError } from '../errors.js';
+import type { KeyPurpose, KeyRecord, Mutation, Store } from '../store/types.js';
+import type { Ledger } from './ledger.js';
+import type { Receipt } from './receipt.js';
+
+/** Purposes whose keys `warden init` creates for every tenant. */
+export const TENANT_KEY_PURPOSES: readonly KeyPurpose[] = ['receipt', 'note'];
+
+function keyPayload(r: KeyRecord): Record<string, string> {
+  return { kid: r.kid, purpose: r.purpose, alg: r.alg, public_key: r.public_key.toString('base64'), not_before: r.not_before };
+}
+
+/**
+ * Key lifecycle: creation, scheduled and emergency rotation, revocation and retirement.
+ * Every change is a `kind: "key"` receipt committed in the same transaction as the change,
+ * signed by the outgoing key while it is still trusted (by the new key when it is not).
+ */
+export class KeyLifecycle {
+  constructor(
+    private readonly store: Store,
+    private readonly keyring: Keyring,
+    private readonly ledger: Ledger,
+  ) {}
+
+  /** Creates any missing tenant keys (idempotent: existing keys are never replaced). */
+  async ensureKeys(tenant: string, purposes: readonly KeyPurpose[] = TENANT_KEY_PURPOSES): Promise<Receipt[]> {
+    const head = await this.store.head(tenant);
+    const existing = await this.store.listKeys(tenant);
+    const missing = purposes.filter((p) => !existing.some((k) => k.purpose === p && k.state === 'active'));
+    if (missing.length === 0) return [];
+    const now = new Date().toISOString();
+    const created = await Promise.all(missing.map((p) => createKeyRecord(this.keyring.masterKey, tenant, p, now)));
+    const receiptKey = created.find((c) => c.record.purpose === 'receipt')?.signer ?? (await this.keyring.load(tenant)).active('receipt');
+    return this.ledger.append(
+      tenant,
+      created.map((c) => ({ kind: 'key', action: 'key.create', resource: `key:${c.record.kid}`, decision: null, payload: keyPayload(c.record) })),
+      { mutations: created.map((c) => ({ op: 'insertKey', key: c.record })), signer: receiptKey, expectEpoch: head.key_epoch, ts: now },
+    );
+  }
+
+  /**
+   * Replaces the active key of `purpose`. A scheduled rotation leaves the old key `retiring`
+   * (its window closes now; earlier receipts keep verifying). An emergency rotation revokes
+   * it at once, and the change is signed by the new key since the old one is not trusted.
+   */
+  async rotate(tenant: string, purpose: KeyPurpose, options: { emergency?: boolean; revokedAt?: string; reason?: string } = {}): Promise<Receipt> {
+    const keys = await this.keyring.load(tenant, { refresh: true });
+    const old = keys.active(purpose);
+    const now = new Date().toISOString();
+    const fresh = await createKeyRecord(this.keyring.masterKey, tenant, purpose, now);
+    const emergency = options.emergency ?? false;
+    const mutations: Mutation[] = [
+      emergency
+        ? { op: 'updateKey', tenant, kid: old.kid, state: 'revoked', not_after: now, revoked_at: options.revokedAt ?? now }
+        : { op: 'updateKey', tenant, kid: old.kid, state: 'retiring', not_after: now },
+      { op: 'insertKey', key: fresh.record },
+    ];
+    let signer: Signer;
+    if (purpose === 'receipt') signer = emergency ? fresh.signer : old;
+    else signer = keys.active('receipt');
+    const [receipt] = await this.ledger.append(
+      tenant,
+      [
+        {
+          kind: 'key',
+          action: emergency ? 'key.rotate.emergency' : 'key.rotate',
+          resource: `key:${fresh.record.kid}`,
+          reasons: options.reason ? [options.reason] : [],
+          payload: { purpose, old_kid: old.kid, new_key: keyPayload(fresh.record), ...(emergency ? { revoked_at: options.revokedAt ?? now } : {}) },
+        },
+      ],
+      { mutations, signer, expectEpoch: keys.epoch, ts: now },
+    );
+    return receipt as Receipt;
+  }
+
+  /**
+   * Revokes a key as of `at` (default now; never in the future): receipts it signed at or
+   * after that instant stop verifying. Revoking the active key is an emergency rotation.
+   */
+  async revoke(tenant: string, kid: string, at?: string, reason?: string): Promise<Receipt> {
+    const now = new Date().toISOString();
+    const when = at ?? now;
+    if (when > now) throw new WardenError('BAD_INPUT', `revocation time ${when} is in the future`);
+    const keys = await this.keyring.load(tenant, { refresh: true });
+    const rec = keys.records.find((r) => r.kid === kid);
+    if (!rec) throw new KeyError(`tenant ${tenant} has no key ${kid}`);
+    if (rec.state === 'revoked') throw new WardenError('CONFLICT', `key ${kid} is already revoked (at ${rec.revoked_at})`);
+    if (rec.state === 'active') return this.rotate(tenant, rec.purpose, { emergency: true, revokedAt: when, ...(reason ? { reason } : {}) });
+    const [receipt] = await this.ledger.append(
+      tenant,
+      [{ kind: 'key', action: 'key.revoke', resource: `key:${kid}`, reasons: reason ? [reason] : [], payload: { kid, purpose: rec.purpose, revoked_at: when } }],
+      {
+        mutations: [{ op: 'updateKey', tenant, kid, state: 'revoked', not_after: rec.not_after ?? when, revoked_at: when }],
+        signer: keys.active('receipt'),
+        expectEpoch: keys.epoch,
+        ts: now,
+      },
+    );
+    return receipt as Receipt;
+  }
+
+  /**
+   * Scheduled housekeeping: rotates active keys older than `rotationIntervalMs` and retires
+   * keys that have been retiring for `retiringGraceMs`. Returns the receipts written.
+   */
+  async tick(tenant: string, rotationIntervalMs: number, retiringGraceMs: number): Promise<Receipt[]> {
+    const out: Receipt[] = [];
+    const nowMs = Date.now();
+    let keys = await this.keyring.load(tenant, { refresh: true });
+    for (const rec of keys.records) {
+      if (rec.state !== 'retiring' || !rec.not_after || Date.parse(rec.not_after) + retiringGraceMs > nowMs) continue;
+      const [receipt] = await this.ledger.append(
+        tenant,
+        [{ kind: 'key', action: 'key.retire', resource: `key:${rec.kid}`, payload: { kid: rec.kid, purpose: rec.purpose } }],
+        { mutations: [{ op: 'updateKey', tenant, kid: rec.kid, state: 'retired' }], signer: keys.active('receipt'), expectEpoch: keys.epoch },
+      );
+      out.push(receipt as Receipt);
+      keys = await this.keyring.load(tenant, { refresh: true });
+    }
+    for (const purpose of TENANT_KEY_PURPOSES) {
+      const active = keys.records.find((r) => r.purpose === purpose && r.state === 'active');
+      if (active && Date.parse(active.not_before) + rotationIntervalMs <= nowMs) {
+        out.push(await this.rotate(tenant, purpose, { reason: 'scheduled rotation' }));
+        keys = await this.keyring.load(tenant, { refresh: true });
+      }
+    }
+    return out;
+  }
+}

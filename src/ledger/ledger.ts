@@ -1,0 +1,186 @@
+import type { Signer, Keyring, TenantKeys } from '../crypto/keyring.js';
+import type { PayloadProtector } from '../crypto/envelope.js';
+import type { Json } from '../crypto/jcs.js';
+import { BadInputError, StoreError, WardenError } from '../errors.js';
+import type { LogHead, Mutation, ReceiptRow, Store } from '../store/types.js';
+import { newReceiptId, normaliseInput, signReceipt, ZERO_HASH_HEX, type Receipt, type UnsignedReceipt } from './receipt.js';
+
+export interface LedgerOptions {
+  /** Receipts per group commit. */
+  batchMax: number;
+  /** Payload paths always encrypted. */
+  sensitiveFields: readonly string[];
+  maxReceiptBytes: number;
+  /** Called after every committed batch (the checkpointer listens). */
+  onAppended?: (tenant: string, head: LogHead) => void;
+}
+
+/** Internal options for key-lifecycle receipts, which change keys in the same transaction. */
+export interface AppendOptions {
+  mutations?: Mutation[];
+  /** Sign with this key instead of the tenant's active receipt key. */
+  signer?: Signer;
+  /** The key epoch the mutations were planned against; a concurrent key change aborts. */
+  expectEpoch?: number;
+  /** Fixed timestamp (key changes take effect at exactly this instant). */
+  ts?: string;
+}
+
+type Prepared = Omit<UnsignedReceipt, 'tenant' | 'seq' | 'ts' | 'prev'>;
+
+interface Pending {
+  items: Prepared[];
+  options: AppendOptions;
+  resolve: (r: Receipt[]) => void;
+  reject: (e: unknown) => void;
+}
+
+class StaleKeys extends Error {}
+
+/**
+ * The append path. Callers' receipts are queued per tenant and committed in groups: one
+ * transaction (one fsync) signs, chains and stores up to `batchMax` receipts, so durable
+ * throughput approaches the raw signing rate. A promise resolves only after its commit.
+ */
+export class Ledger {
+  readonly #queues = new Map<string, Pending[]>();
+  readonly #flushing = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly keyring: Keyring,
+    private readonly protector: PayloadProtector,
+    private readonly options: LedgerOptions,
+  ) {}
+
+  /** Validates, encrypts sensitive fields and appends; all-or-nothing for the call. */
+  async append(tenant: string, inputs: readonly unknown[], options: AppendOptions = {}): Promise<Receipt[]> {
+    if (inputs.length === 0) return [];
+    const items: Prepared[] = [];
+    for (const [i, raw] of inputs.entries()) {
+      let input;
+      try {
+        input = normaliseInput(raw);
+      } catch (err) {
+        if (err instanceof BadInputError && inputs.length > 1) throw new BadInputError(`entry ${i + 1}: ${err.message}`);
+        throw err;
+      }
+      const id = newReceiptId();
+      const payload = await this.protector.protect(tenant, id, input.payload, [...this.options.sensitiveFields, ...input.sensitive]);
+      const item: Prepared = {
+        v: 1,
+        id,
+        kind: input.kind,
+        correlation_id: input.correlation_id,
+        actor: { human: input.actor.human ?? null, agent: input.actor.agent ?? null, service: input.actor.service ?? null },
+        action: input.action,
+        resource: input.resource,
+        decision: input.decision,
+        reasons: input.reasons,
+        policy_version: input.policy_version,
+        payload: payload as { [k: string]: Json },
+      };
+      // Cheap upper bound before queueing, so one oversized entry cannot fail a shared batch.
+      if (JSON.stringify(item).length + 512 > this.options.maxReceiptBytes) {
+        throw new BadInputError(`entry ${i + 1}: receipt would exceed ${this.options.maxReceiptBytes} bytes`);
+      }
+      items.push(item);
+    }
+    return new Promise<Receipt[]>((resolve, reject) => {
+      const queue = this.#queues.get(tenant) ?? [];
+      queue.push({ items, options, resolve, reject });
+      this.#queues.set(tenant, queue);
+      if (!this.#flushing.has(tenant)) void this.#flush(tenant);
+    });
+  }
+
+  /** Resolves once every queued append has committed or failed. */
+  async drain(): Promise<void> {
+    while (this.#flushing.size > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  async #flush(tenant: string): Promise<void> {
+    this.#flushing.add(tenant);
+    try {
+      const queue = this.#queues.get(tenant) ?? [];
+      while (queue.length > 0) {
+        const batch = this.#takeBatch(queue);
+        await this.#commit(tenant, batch);
+      }
+    } finally {
+      this.#flushing.delete(tenant);
+    }
+  }
+
+  /** A request that changes keys commits alone; others are grouped up to batchMax receipts. */
+  #takeBatch(queue: Pending[]): Pending[] {
+    const first = queue.shift() as Pending;
+    if (first.options.mutations || first.options.signer) return [first];
+    const batch = [first];
+    let count = first.items.length;
+    while (queue.length > 0) {
+      const next = queue[0] as Pending;
+      if (next.options.mutations || next.options.signer || count + next.items.length > this.options.batchMax) break;
+      batch.push(queue.shift() as Pending);
+      count += next.items.length;
+    }
+    return batch;
+  }
+
+  async #commit(tenant: string, batch: Pending[]): Promise<void> {
+    const out: Receipt[][] = batch.map(() => []);
+    try {
+      let keys = await this.keyring.load(tenant);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          out.forEach((o) => (o.length = 0));
+          const head = await this.store.append(tenant, (h) => this.#build(tenant, h, keys, batch, out));
+          batch.forEach((p, i) => p.resolve(out[i] as Receipt[]));
+          if (batch.some((p) => p.options.mutations)) this.keyring.invalidate(tenant);
+          this.options.onAppended?.(tenant, head);
+          return;
+        } catch (err) {
+          // Another process changed the keys: reload once and rebuild (nothing was written).
+          if (err instanceof StaleKeys && attempt < 3) {
+            keys = await this.keyring.load(tenant, { refresh: true });
+            continue;
+          }
+          throw err;
+        }
+      }
+    } catch (err) {
+      const failure =
+        err instanceof WardenError ? err : new StoreError(`append failed: ${(err as Error).message}`, { cause: err });
+      batch.forEach((p) => p.reject(failure));
+    }
+  }
+
+  #build(tenant: string, head: LogHead, keys: TenantKeys, batch: Pending[], out: Receipt[][]): { rows: ReceiptRow[]; mutations?: Mutation[] } {
+    const planned = batch[0]?.options;
+    if (planned?.expectEpoch !== undefined && planned.expectEpoch !== head.key_epoch) {
+      throw new WardenError('CONFLICT', 'keys were changed concurrently; retry the key operation');
+    }
+    if (!planned?.signer && head.key_epoch !== keys.epoch) throw new StaleKeys();
+    const signer = planned?.signer ?? keys.active('receipt');
+    // A receipt's ts must fall inside its key's validity window even if clocks step back.
+    const now = planned?.ts ?? maxIso(new Date().toISOString(), signer.record.not_before);
+    let prev = head.size === 0 ? ZERO_HASH_HEX : head.last_leaf_hash.toString('hex');
+    let seq = head.size;
+    const rows: ReceiptRow[] = [];
+    batch.forEach((pending, i) => {
+      for (const item of pending.items) {
+        const unsigned: UnsignedReceipt = { ...item, tenant, seq, ts: now, prev };
+        const { receipt, leaf, leafHash } = signReceipt(unsigned, signer);
+        rows.push({ seq, id: receipt.id, ts: now, kind: receipt.kind, correlation_id: receipt.correlation_id, leaf, leaf_hash: leafHash });
+        (out[i] as Receipt[]).push(receipt);
+        prev = leafHash.toString('hex');
+        seq++;
+      }
+    });
+    return planned?.mutations ? { rows, mutations: planned.mutations } : { rows };
+  }
+}
+
+function maxIso(a: string, b: string): string {
+  return a >= b ? a : b;
+}

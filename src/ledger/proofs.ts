@@ -1,0 +1,25 @@
+import { StoreError } from '../errors.js';
+import type { Store } from '../store/types.js';
+import type { Checkpointer } from './checkpointer.js';
+import { inclusionProof } from './merkle.js';
+import { formatTlogProof } from './tlog-proof.js';
+import { BadInputError } from '../errors.js';
+
+/**
+ * The C2SP tlog-proof of entry `seq` against the newest signed checkpoint (signing a fresh
+ * one first if entries are newer): `extra` carries the receipt's leaf input L.
+ */
+export async function proveReceipt(store: Store, checkpointer: Checkpointer, tenant: string, seq: number): Promise<string> {
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new BadInputError(`seq must be a non-negative integer, got ${seq}`);
+  const cp = await checkpointer.checkpoint(tenant);
+  if (seq >= cp.size) throw new BadInputError(`no entry ${seq}: the log of tenant ${tenant} has ${cp.size} entries`);
+  const [row] = await store.getReceipts(tenant, seq, 1);
+  if (!row) throw new StoreError(`entry ${seq} is missing from the store`, { code: 'NOT_FOUND' });
+  const hashes = await store.getLeafHashes(tenant, 0, cp.size);
+  return formatTlogProof({
+    extra: Buffer.from(row.leaf, 'utf8'),
+    index: seq,
+    proof: inclusionProof(hashes, seq, cp.size),
+    checkpointNote: cp.note,
+  });
+}

@@ -1,0 +1,79 @@
+import { ed25519Verify } from '../../crypto/ed25519.js';
+import { jcs } from '../../crypto/jcs.js';
+import { VerificationError } from '../../errors.js';
+import { decodeBase64Strict } from '../base64.js';
+import { leafFromStatement, leafHashOf, signingInput, ZERO_HASH_HEX, type Receipt } from '../receipt.js';
+import { parseRfc3339, type Trust } from './trust.js';
+
+/** The fields of a v1 receipt, exactly (ARCHITECTURE.md). */
+const FIELDS = [
+  'v', 'tenant', 'seq', 'id', 'ts', 'kind', 'correlation_id', 'actor', 'action', 'resource',
+  'decision', 'reasons', 'policy_version', 'payload', 'prev', 'sig',
+] as const;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export interface VerifiedEntry {
+  seq: number;
+  prev: string;
+  leafHash: Buffer;
+  receipt: Receipt;
+}
+
+/**
+ * Verifies one exported line (the leaf input L) on its own: shape, canonical form, key
+ * validity at the receipt's `ts`, and the Ed25519 signature over the domain-separated
+ * statement. Chain and Merkle checks need neighbours and live in the log verifier.
+ * Every value here is attacker-controlled: shape is checked before anything is computed.
+ */
+export function verifyEntry(line: string, trust: Trust, expectedSeq: number): VerifiedEntry {
+  const fail = (why: string): never => {
+    throw new VerificationError(why, expectedSeq);
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return fail('entry is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail('entry is not a JSON object');
+  const r = parsed as Record<string, unknown>;
+  const keys = Object.keys(r);
+  const extra = keys.find((k) => !(FIELDS as readonly string[]).includes(k));
+  if (extra !== undefined) fail(`unexpected field "${extra}"`);
+  const missing = FIELDS.find((f) => !(f in r));
+  if (missing !== undefined) fail(`missing field "${missing}"`);
+  if (r.v !== 1) fail('unsupported receipt version');
+  if (r.seq !== expectedSeq) fail(`seq is ${JSON.stringify(r.seq)}, expected ${expectedSeq} (gap, reorder or duplicate)`);
+  if (r.tenant !== trust.bundle.tenant) fail(`tenant ${JSON.stringify(r.tenant)} is not the trust bundle's tenant ${trust.bundle.tenant}`);
+  if (typeof r.prev !== 'string' || !HEX64.test(r.prev)) fail('prev is not a 64-digit lower-case hex hash');
+  const tsMs = parseRfc3339(r.ts);
+  if (tsMs === undefined) return fail('ts is not an RFC 3339 timestamp');
+  const sig = r.sig as Record<string, unknown> | null;
+  if (typeof sig !== 'object' || sig === null || Array.isArray(sig)) return fail('sig is not an object');
+  if (sig.alg !== 'Ed25519' || typeof sig.kid !== 'string' || typeof sig.value !== 'string' || Object.keys(sig).length !== 3) {
+    return fail('sig must be {alg: "Ed25519", kid, value}');
+  }
+  const sigBytes = decodeBase64Strict(sig.value);
+  if (!sigBytes || sigBytes.length !== 64) fail('sig.value is not a base64 64-byte Ed25519 signature');
+
+  const unsigned: Record<string, unknown> = { ...r };
+  delete unsigned.sig;
+  const statement = jcs(unsigned);
+  // The exported line must be exactly L = JCS(receipt): any other encoding of the same object
+  // would hash to a different leaf, so it is rejected here with a clear reason.
+  if (leafFromStatement(statement, r.tenant as string, r.ts as string, sig as never) !== line) fail('entry is not in RFC 8785 canonical form');
+
+  const key = trust.keys.get(sig.kid);
+  if (!key) return fail(`unknown kid ${sig.kid}`);
+  if (tsMs < key.notBefore) fail(`key ${sig.kid} was not yet valid at ${String(r.ts)}`);
+  if (key.notAfter !== null && tsMs > key.notAfter) fail(`key ${sig.kid} was no longer valid at ${String(r.ts)} (window closed ${key.meta.not_after})`);
+  if (key.revokedAt !== null && tsMs >= key.revokedAt) fail(`key ${sig.kid} was revoked at ${key.meta.revoked_at}, before this receipt`);
+  if (!ed25519Verify(key.key, signingInput(statement), sigBytes as Buffer)) fail('signature does not verify');
+
+  return { seq: expectedSeq, prev: r.prev as string, leafHash: leafHashOf(line), receipt: r as unknown as Receipt };
+}
+
+/** The `prev` an entry must carry given its predecessor's leaf hash (zeros for seq 0). */
+export function expectedPrev(previousLeafHash: Buffer | undefined): string {
+  return previousLeafHash ? previousLeafHash.toString('hex') : ZERO_HASH_HEX;
+}

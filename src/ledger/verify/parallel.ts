@@ -1,0 +1,86 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { VerificationError } from '../../errors.js';
+import { LogVerifier, MAX_LINE_BYTES, type LogReport } from './log.js';
+import type { Trust } from './trust.js';
+import type { ChunkReply, ChunkRequest } from './worker.js';
+import { BadInputError } from '../../errors.js';
+
+const CHUNK = 2000;
+
+function spawnWorker(): Worker {
+  // Under a TypeScript loader (tests, tsx) the worker is the .ts source; built code uses .js.
+  const ts = import.meta.url.endsWith('.ts');
+  const url = new URL(ts ? './worker.ts' : './worker.js', import.meta.url);
+  return new Worker(url, ts ? { execArgv: ['--import', 'tsx'] } : {});
+}
+
+/**
+ * Verifies a whole exported log on all cores: workers check shape, canonical form, key windows
+ * and signatures of chunks in parallel; this thread checks seq continuity, the prev chain and
+ * the Merkle root in order, so the first failing seq is still reported exactly.
+ */
+export async function verifyLogParallel(
+  lines: AsyncIterable<string> | Iterable<string>,
+  trust: Trust,
+  options: { checkpoint?: string; workers?: number; onProgress?: (n: number) => void } = {},
+): Promise<LogReport> {
+  const verifier = new LogVerifier(trust, options.checkpoint);
+  const n = Math.max(1, options.workers ?? availableParallelism());
+  const workers = Array.from({ length: n }, spawnWorker);
+  const pending = new Map<number, { resolve: (r: ChunkReply) => void; reject: (e: unknown) => void }>();
+  for (const w of workers) {
+    w.postMessage({ trust: trust.bundle });
+    w.on('message', (r: ChunkReply) => {
+      pending.get(r.id)?.resolve(r);
+      pending.delete(r.id);
+    });
+    w.on('error', (e) => pending.forEach((p) => p.reject(e)));
+  }
+  const results: Promise<ChunkReply>[] = [];
+  let nextId = 0;
+  let startSeq = 0;
+  let chunk: string[] = [];
+  const submit = (): void => {
+    const req: ChunkRequest = { id: nextId, startSeq, lines: chunk };
+    results.push(new Promise((resolve, reject) => pending.set(req.id, { resolve, reject })));
+    (workers[nextId % n] as Worker).postMessage(req);
+    nextId++;
+    startSeq += chunk.length;
+    chunk = [];
+  };
+  let consumed = 0;
+  // Consume finished chunks in order, keeping a bounded number in flight (back-pressure).
+  const drainTo = async (maxInFlight: number): Promise<void> => {
+    while (results.length - consumed > maxInFlight) {
+      const reply = await (results[consumed] as Promise<ChunkReply>);
+      results[consumed] = undefined as never;
+      const base = consumed * CHUNK;
+      reply.prevs.forEach((prev, i) => {
+        verifier.pushVerified(base + i, prev, Buffer.from(reply.leafHashes.subarray(i * 32, i * 32 + 32)));
+      });
+      if (reply.error) throw new VerificationError(reply.error.message.replace(/^seq \d+: /, ''), reply.error.seq);
+      consumed++;
+      options.onProgress?.(verifier.size);
+    }
+  };
+  try {
+    let lineNo = 0;
+    for await (const line of lines) {
+      lineNo++;
+      if (line.length > MAX_LINE_BYTES && Buffer.byteLength(line, 'utf8') > MAX_LINE_BYTES) {
+        throw new BadInputError(`line ${lineNo} is longer than 1 MiB`);
+      }
+      chunk.push(line);
+      if (chunk.length === CHUNK) {
+        submit();
+        await drainTo(n * 4);
+      }
+    }
+    if (chunk.length) submit();
+    await drainTo(0);
+    return verifier.finish();
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}

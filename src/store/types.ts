@@ -1,0 +1,140 @@
+/**
+ * The storage contract. Two implementations exist from day one — SQLite (embedded default)
+ * and PostgreSQL (shared, for clusters) — and ONE conformance suite (test/store/conformance)
+ * runs against both. The store knows rows, not cryptography: signing and hashing happen in
+ * the ledger, inside the exclusive append transaction the store provides.
+ */
+
+export interface TenantRecord {
+  name: string;
+  /** Log origin line for checkpoints: `<origin>/<tenant>`. */
+  origin: string;
+  created_at: string;
+}
+
+export type KeyPurpose = 'receipt' | 'note' | 'passport';
+export type KeyState = 'active' | 'retiring' | 'retired' | 'revoked';
+
+export interface KeyRecord {
+  tenant: string;
+  kid: string;
+  purpose: KeyPurpose;
+  alg: 'Ed25519';
+  /** Raw 32-byte Ed25519 public key. */
+  public_key: Buffer;
+  /** Private key wrapped by the master key provider; opaque to the store. */
+  wrapped_private_key: Buffer;
+  state: KeyState;
+  /** RFC 3339 UTC; start of the key's validity window. */
+  not_before: string;
+  /** RFC 3339 UTC or null while the key still signs. */
+  not_after: string | null;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+/** The tip of one tenant's log, read inside the append transaction. */
+export interface LogHead {
+  tenant: string;
+  /** Number of entries; the next entry gets `seq = size`. */
+  size: number;
+  /** Leaf hash of entry size-1, or 32 zero bytes for an empty log. */
+  last_leaf_hash: Buffer;
+  /** Incremented by every key mutation of the tenant, so a process holding a stale keyring notices. */
+  key_epoch: number;
+}
+
+export interface ReceiptRow {
+  seq: number;
+  id: string;
+  ts: string;
+  kind: string;
+  correlation_id: string | null;
+  /** The leaf input L: the JCS text of the whole signed receipt. */
+  leaf: string;
+  /** SHA-256(0x00 ‖ L). */
+  leaf_hash: Buffer;
+}
+
+export interface CheckpointRecord {
+  tenant: string;
+  size: number;
+  root_hash: Buffer;
+  /** The complete signed note text. */
+  note: string;
+  created_at: string;
+}
+
+export interface DataKeyRecord {
+  tenant: string;
+  id: string;
+  /** Wrapped by the master key; null once destroyed (crypto-shredding). */
+  wrapped_key: Buffer | null;
+  created_at: string;
+  destroyed_at: string | null;
+}
+
+/** Changes applied in the same transaction as the receipts that record them. */
+export type Mutation =
+  | { op: 'insertKey'; key: KeyRecord }
+  | {
+      op: 'updateKey';
+      tenant: string;
+      kid: string;
+      state: KeyState;
+      not_after?: string | null;
+      revoked_at?: string | null;
+    };
+
+export interface AppendPlan {
+  rows: ReceiptRow[];
+  mutations?: Mutation[];
+}
+
+/**
+ * Builds the rows to append from the current head. Runs synchronously inside the store's
+ * exclusive per-tenant transaction; throwing aborts the whole batch (nothing is written).
+ */
+export type AppendBuilder = (head: LogHead) => AppendPlan;
+
+export interface Store {
+  readonly driver: 'sqlite' | 'postgres';
+
+  /** Current schema version of the database (after migrate). */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+
+  /** Creates the tenant and its empty log head; returns false if it already existed. */
+  createTenant(tenant: TenantRecord): Promise<boolean>;
+  getTenant(name: string): Promise<TenantRecord | undefined>;
+  listTenants(): Promise<TenantRecord[]>;
+
+  listKeys(tenant: string, purpose?: KeyPurpose): Promise<KeyRecord[]>;
+  getKey(tenant: string, kid: string): Promise<KeyRecord | undefined>;
+
+  head(tenant: string): Promise<LogHead>;
+  /**
+   * Appends atomically: receipts must continue the head exactly (seq = head.size, …), or the
+   * store rejects the batch. Concurrent appenders (in-process or other processes) serialise.
+   * Durable when the promise resolves. Returns the new head.
+   */
+  append(tenant: string, build: AppendBuilder): Promise<LogHead>;
+  /** Entries with fromSeq <= seq < fromSeq+limit, in seq order. */
+  getReceipts(tenant: string, fromSeq: number, limit: number): Promise<ReceiptRow[]>;
+  getReceiptById(tenant: string, id: string): Promise<ReceiptRow | undefined>;
+  /** Leaf hashes of entries fromSeq <= seq < toSeq, in order. */
+  getLeafHashes(tenant: string, fromSeq: number, toSeq: number): Promise<Buffer[]>;
+
+  /**
+   * Records a signed checkpoint. Idempotent for the same (size, root); a different root for an
+   * existing size is a CONFLICT (it would be an inconsistent checkpoint).
+   */
+  putCheckpoint(cp: CheckpointRecord): Promise<void>;
+  latestCheckpoint(tenant: string): Promise<CheckpointRecord | undefined>;
+  getCheckpoint(tenant: string, size: number): Promise<CheckpointRecord | undefined>;
+
+  putDataKey(key: DataKeyRecord): Promise<void>;
+  listDataKeys(tenant: string): Promise<DataKeyRecord[]>;
+  /** Crypto-shredding: erases every wrapped data key of the tenant (not recoverable). */
+  destroyDataKeys(tenant: string, at: string): Promise<number>;
+}
