@@ -10,9 +10,9 @@ const CHUNK = 2000;
 
 function spawnWorker(): Worker {
   // Under a TypeScript loader (tests, tsx) the worker is the .ts source; built code uses .js.
-  const ts = import.meta.url.endsWith('.ts');
-  const url = new URL(ts ? './worker.ts' : './worker.js', import.meta.url);
-  return new Worker(url, ts ? { execArgv: ['--import', 'tsx'] } : {});
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url));
+  const url = new URL('./worker.ts', import.meta.url).href;
+  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); });`, { eval: true });
 }
 
 /**

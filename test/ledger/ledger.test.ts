@@ -1,0 +1,166 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LogVerifier } from '../../src/ledger/verify/log.js';
+import { verifyEntry } from '../../src/ledger/verify/entry.js';
+import { Checkpointer } from '../../src/ledger/checkpointer.js';
+import { drivers, event, exportLines, tempWarden, trustOf, type TempWarden } from '../helpers/warden.js';
+
+function verifyAll(lines: string[], trust: Awaited<ReturnType<typeof trustOf>>, note?: string): number {
+  const v = new LogVerifier(trust, note);
+  for (const l of lines) v.push(l);
+  return v.finish().entries;
+}
+
+for (const driver of drivers()) {
+  describe(`ledger on ${driver}`, () => {
+    let t: TempWarden;
+    afterEach(async () => {
+      await t?.cleanup();
+    });
+
+    it('records key creation as the first receipts and chains every append', async () => {
+      t = await tempWarden(driver);
+      const first = await t.w.ledger.append('default', [event(1)]);
+      expect(first[0]?.seq).toBe(2); // seq 0-1: key.create receipts for the receipt and note keys
+      const lines = await exportLines(t.w);
+      const created = lines.slice(0, 2).map((l) => JSON.parse(l) as { kind: string; action: string });
+      expect(created.every((r) => r.kind === 'key' && r.action === 'key.create')).toBe(true);
+      expect(verifyAll(lines, await trustOf(t.w))).toBe(3);
+    });
+
+    it('never forks, skips or reuses a seq under concurrent appends, and groups commits', async () => {
+      t = await tempWarden(driver);
+      const spy = vi.spyOn(t.w.store, 'append');
+      const calls = Array.from({ length: 40 }, (_, c) => t.w.ledger.append('default', Array.from({ length: 10 }, (_, i) => event(c * 10 + i))));
+      const results = await Promise.all(calls);
+      const seqs = results.flat().map((r) => r.seq).sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: 400 }, (_, i) => i + 2));
+      // Group commit: far fewer transactions than append calls.
+      expect(spy.mock.calls.length).toBeLessThan(40);
+      // Each call's receipts are contiguous (one call = one all-or-nothing unit).
+      for (const r of results) expect(r.map((x) => x.seq)).toEqual(r.map((_, i) => (r[0]?.seq as number) + i));
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(402);
+    });
+
+    it('a batch with one bad entry changes nothing', async () => {
+      t = await tempWarden(driver);
+      const before = await t.w.store.head('default');
+      await expect(t.w.ledger.append('default', [event(1), { ...event(2), payload: { big: 2 ** 60 } }])).rejects.toThrow(
+        /entry 2: payload\.big: integer beyond 2\^53/,
+      );
+      await expect(t.w.ledger.append('default', [event(1), { action: 5 }])).rejects.toThrow(/entry 2: action/);
+      expect((await t.w.store.head('default')).size).toBe(before.size);
+    });
+
+    it('signs a checkpoint covering every acknowledged receipt soon after the append', async () => {
+      t = await tempWarden(driver);
+      await t.w.ledger.append('default', [event(1), event(2)]);
+      const head = await t.w.store.head('default');
+      await vi.waitFor(async () => {
+        const cp = await t.w.store.latestCheckpoint('default');
+        expect(cp?.size).toBe(head.size);
+      }, { timeout: 5000, interval: 20 });
+      const cp = await t.w.store.latestCheckpoint('default');
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w), cp?.note)).toBe(head.size);
+    });
+
+    it('refuses to sign when the stored log no longer matches its signed history', async () => {
+      t = await tempWarden(driver);
+      await t.w.ledger.append('default', [event(1), event(2), event(3)]);
+      const cp = await t.w.checkpointer.checkpoint('default');
+      expect(cp.size).toBe(5);
+      // A fresh checkpointer (another process) sees a store whose leaf 3 was rewritten.
+      const forged = { ...t.w.store };
+      const real = t.w.store.getLeafHashes.bind(t.w.store);
+      const fake = Object.assign(Object.create(Object.getPrototypeOf(t.w.store) as object) as object, forged, {
+        head: t.w.store.head.bind(t.w.store),
+        latestCheckpoint: t.w.store.latestCheckpoint.bind(t.w.store),
+        getLeafHashes: async (tenant: string, from: number, to: number) => {
+          const hs = await real(tenant, from, to);
+          if (from <= 3 && to > 3) hs[3 - from] = Buffer.alloc(32, 9);
+          return hs;
+        },
+      }) as typeof t.w.store;
+      const other = new Checkpointer(fake, t.w.keyring, 100);
+      await t.w.ledger.append('default', [event(4)]);
+      await expect(other.checkpoint('default')).rejects.toThrow(/does not match its signed checkpoint/);
+    });
+
+    it('rotates keys: old receipts keep verifying, the change is signed by the outgoing key', async () => {
+      t = await tempWarden(driver);
+      const before = await t.w.keyring.load('default');
+      const oldKid = before.active('receipt').kid;
+      await t.w.ledger.append('default', [event(1)]);
+      const rot = await t.w.keys.rotate('default', 'receipt');
+      expect(rot.sig.kid).toBe(oldKid);
+      const [after] = await t.w.ledger.append('default', [event(2)]);
+      expect(after?.sig.kid).not.toBe(oldKid);
+      const keys = await t.w.store.listKeys('default', 'receipt');
+      expect(keys.find((k) => k.kid === oldKid)?.state).toBe('retiring');
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(5);
+    });
+
+    it('emergency rotation revokes the old key and signs the change with the new key', async () => {
+      t = await tempWarden(driver);
+      const oldKid = (await t.w.keyring.load('default')).active('receipt').kid;
+      await t.w.ledger.append('default', [event(1)]);
+      const rot = await t.w.keys.rotate('default', 'receipt', { emergency: true });
+      expect(rot.sig.kid).not.toBe(oldKid);
+      expect((await t.w.store.getKey('default', oldKid))?.state).toBe('revoked');
+      await t.w.ledger.append('default', [event(2)]);
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(5);
+    });
+
+    it("a revoked key's signatures after its revocation time fail verification at the first such seq", async () => {
+      t = await tempWarden(driver);
+      const kid = (await t.w.keyring.load('default')).active('receipt').kid;
+      await t.w.ledger.append('default', [event(1)]);
+      await new Promise((r) => setTimeout(r, 5));
+      const cut = new Date().toISOString();
+      await new Promise((r) => setTimeout(r, 5));
+      await t.w.ledger.append('default', [event(2), event(3)]); // seq 3, 4: signed after `cut`
+      await t.w.keys.revoke('default', kid, cut, 'key leaked');
+      const lines = await exportLines(t.w);
+      const trust = await trustOf(t.w);
+      expect(() => verifyAll(lines, trust)).toThrow(/seq 3: key .* was revoked/);
+      // Everything before the revocation time still verifies.
+      expect(verifyAll(lines.slice(0, 3), await trustOf(t.w))).toBe(3);
+    });
+
+    it('a second instance with a stale keyring notices a rotation and signs with the new key', async () => {
+      t = await tempWarden(driver);
+      const other = await t.reopen();
+      await other.ledger.append('default', [event(1)]); // caches the current keys
+      await t.w.keys.rotate('default', 'receipt');
+      const [r] = await other.ledger.append('default', [event(2)]);
+      expect(r?.sig.kid).toBe((await t.w.keyring.load('default')).active('receipt').kid);
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(5);
+    });
+
+    it('scheduled housekeeping retires keys after the grace period and rotates old keys', async () => {
+      t = await tempWarden(driver);
+      await t.w.keys.rotate('default', 'receipt');
+      const written = await t.w.keys.tick('default', 10 * 86_400_000, 0);
+      expect(written.map((r) => r.action)).toEqual(['key.retire']);
+      const rotated = await t.w.keys.tick('default', 0, 3_600_000);
+      expect(rotated.map((r) => r.action)).toEqual(['key.rotate', 'key.rotate']);
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBeGreaterThan(4);
+    });
+
+    it('fails closed when a private key cannot be unwrapped', async () => {
+      t = await tempWarden(driver);
+      t.w.keyring.invalidate('default');
+      vi.spyOn(t.w.masterKey, 'unwrap').mockRejectedValue(new Error('KMS unreachable'));
+      const before = (await t.w.store.head('default')).size;
+      await expect(t.w.ledger.append('default', [event(1)])).rejects.toThrow(/KMS unreachable/);
+      expect((await t.w.store.head('default')).size).toBe(before);
+    });
+
+    it('every receipt line verifies on its own against the trust bundle', async () => {
+      t = await tempWarden(driver);
+      const rs = await t.w.ledger.append('default', [event(1), event(2)]);
+      const lines = await exportLines(t.w);
+      const trust = await trustOf(t.w);
+      for (const r of rs) expect(verifyEntry(lines[r.seq] as string, trust, r.seq).receipt.id).toBe(r.id);
+    });
+  });
+}

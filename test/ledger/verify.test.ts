@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jcs } from '../../src/crypto/jcs.js';
+import { BadInputError, VerificationError } from '../../src/errors.js';
+import { proveReceipt } from '../../src/ledger/proofs.js';
+import { LogVerifier } from '../../src/ledger/verify/log.js';
+import { verifyLogParallel } from '../../src/ledger/verify/parallel.js';
+import { verifyTlogProof } from '../../src/ledger/verify/proof.js';
+import { parseTrustBundle, type Trust, type TrustBundle } from '../../src/ledger/verify/trust.js';
+import { buildTrustBundle } from '../../src/ledger/trust.js';
+import { event, exportLines, tempWarden, trustOf, type TempWarden } from '../helpers/warden.js';
+
+let t: TempWarden;
+let lines: string[];
+let trust: Trust;
+let bundle: TrustBundle;
+let note: string;
+let earlyNote: string;
+
+beforeAll(async () => {
+  t = await tempWarden('sqlite');
+  await t.w.ledger.append('default', Array.from({ length: 10 }, (_, i) => event(i)));
+  earlyNote = (await t.w.checkpointer.checkpoint('default')).note; // size 12
+  await t.w.keys.rotate('default', 'receipt');
+  await t.w.ledger.append('default', Array.from({ length: 20 }, (_, i) => event(100 + i)));
+  note = (await t.w.checkpointer.checkpoint('default')).note;
+  lines = await exportLines(t.w);
+  bundle = await buildTrustBundle(t.w.store, 'default');
+  trust = await trustOf(t.w);
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+
+function verifySeq(ls: string[], tr: Trust = trust, cp?: string): number {
+  const v = new LogVerifier(tr, cp);
+  for (const l of ls) v.push(l);
+  return v.finish().entries;
+}
+
+/** The seq named by the first failure, for sequential and parallel verification alike. */
+async function firstFailure(ls: string[], tr: Trust = trust, cp?: string): Promise<{ seq: number | undefined; message: string }> {
+  let seqErr: VerificationError | undefined;
+  try {
+    verifySeq(ls, tr, cp);
+  } catch (e) {
+    seqErr = e as VerificationError;
+  }
+  let parErr: VerificationError | undefined;
+  try {
+    await verifyLogParallel(ls, tr, { workers: 2, ...(cp ? { checkpoint: cp } : {}) });
+  } catch (e) {
+    parErr = e as VerificationError;
+  }
+  expect(seqErr, 'sequential verifier must reject').toBeInstanceOf(VerificationError);
+  expect(parErr, 'parallel verifier must reject').toBeInstanceOf(VerificationError);
+  expect(parErr?.seq).toBe(seqErr?.seq);
+  return { seq: seqErr?.seq, message: seqErr?.message ?? '' };
+}
+
+function edit(i: number, fn: (r: Record<string, unknown>) => void): string[] {
+  const copy = [...lines];
+  const r = JSON.parse(copy[i] as string) as Record<string, unknown>;
+  fn(r);
+  copy[i] = jcs(r);
+  return copy;
+}
+
+describe('offline verifier', () => {
+  it('accepts the untouched log, with and without checkpoints, sequentially and in parallel', async () => {
+    expect(verifySeq(lines, trust, note)).toBe(lines.length);
+    expect(verifySeq(lines, trust, earlyNote)).toBe(lines.length);
+    expect((await verifyLogParallel(lines, trust, { checkpoint: note, workers: 2 })).entries).toBe(lines.length);
+  });
+
+  it('names the first failing seq for each kind of tampering', async () => {
+    expect(await firstFailure(edit(7, (r) => ((r.payload as Record<string, unknown>).i = 999)))).toMatchObject({ seq: 7, message: expect.stringMatching(/signature does not verify/) });
+    expect(await firstFailure(edit(5, (r) => (r.decision = 'allow')))).toMatchObject({ seq: 5 });
+    expect(await firstFailure([...lines.slice(0, 4), ...lines.slice(5)])).toMatchObject({ seq: 4, message: expect.stringMatching(/seq is 5, expected 4/) });
+    const swapped = [...lines];
+    [swapped[8], swapped[9]] = [swapped[9] as string, swapped[8] as string];
+    expect(await firstFailure(swapped)).toMatchObject({ seq: 8 });
+    expect(await firstFailure([...lines.slice(0, 6), lines[5] as string, ...lines.slice(6)])).toMatchObject({ seq: 6 });
+    // Re-signing is impossible without the key, but re-chaining an edited entry is caught by sig.
+    expect(await firstFailure(edit(3, (r) => (r.prev = '0'.repeat(64))))).toMatchObject({ seq: 3 });
+    // A non-canonical encoding of the same object.
+    const spaced = [...lines];
+    spaced[2] = JSON.stringify(JSON.parse(spaced[2] as string), null, 1).replace(/\n/g, '');
+    expect(await firstFailure(spaced)).toMatchObject({ seq: 2, message: expect.stringMatching(/canonical/) });
+    expect(await firstFailure(edit(4, (r) => (r.sig = { ...(r.sig as object), kid: 'rk_unknown' })))).toMatchObject({ seq: 4, message: expect.stringMatching(/unknown kid/) });
+    expect(await firstFailure(edit(4, (r) => (r.extra = 1)))).toMatchObject({ seq: 4, message: expect.stringMatching(/unexpected field/) });
+    expect(await firstFailure(edit(4, (r) => (r.tenant = 'other')))).toMatchObject({ seq: 4 });
+    const garbled = [...lines];
+    garbled[9] = (garbled[9] as string).slice(0, 50);
+    expect(await firstFailure(garbled)).toMatchObject({ seq: 9, message: expect.stringMatching(/not valid JSON/) });
+  });
+
+  it('detects a signature moved from another receipt, and a receipt from another tenant', async () => {
+    const moved = edit(6, (r) => (r.sig = (JSON.parse(lines[5] as string) as Record<string, unknown>).sig));
+    expect((await firstFailure(moved)).seq).toBe(6);
+  });
+
+  it('rejects a checkpoint with another root, another origin or more entries than the file', async () => {
+    const forgedRoot = note.replace(/\n([A-Za-z0-9+/=]{44})\n/, '\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n');
+    expect(() => verifySeq(lines, trust, forgedRoot)).toThrow(VerificationError);
+    const otherOrigin = parseTrustBundle({ ...bundle, origin: 'elsewhere.example/log/default' });
+    expect(() => verifySeq(lines, otherOrigin, note)).toThrow(/origin/);
+    expect(() => verifySeq(lines.slice(0, 20), trust, note)).toThrow(/checkpoint covers 33 entries but the file has only 20/);
+  });
+
+  it('key windows: a receipt signed outside its key window fails', async () => {
+    const shifted = parseTrustBundle({ ...bundle, keys: bundle.keys.map((k) => ({ ...k, not_before: '2099-01-01T00:00:00.000Z' })) });
+    expect((await firstFailure(lines, shifted)).message).toMatch(/seq 0: key .* not yet valid/);
+    const closed = parseTrustBundle({ ...bundle, keys: bundle.keys.map((k) => ({ ...k, not_after: k.not_before })) });
+    const f = await firstFailure(lines, closed);
+    expect(f.message).toMatch(/no longer valid/);
+  });
+
+  it('treats a malformed trust bundle as unusable input, naming what is wrong', () => {
+    expect(() => parseTrustBundle({ ...bundle, keys: [{ ...bundle.keys[0], alg: 'ES256' }] })).toThrow(BadInputError);
+    expect(() => parseTrustBundle({ ...bundle, keys: [{ ...bundle.keys[0], alg: 'ES256' }] })).toThrow(/only Ed25519/);
+    expect(() => parseTrustBundle({ ...bundle, keys: [{ ...bundle.keys[0], public_key: 'AAAA' }] })).toThrow(/32-byte/);
+    expect(() => parseTrustBundle({ ...bundle, note_keys: ['nonsense'] })).toThrow(BadInputError);
+    expect(() => parseTrustBundle({ ...bundle, v: 2 })).toThrow(/version/);
+    expect(() => parseTrustBundle([])).toThrow(/object/);
+  });
+
+  it('verifies tlog-proofs offline and rejects tampered or mismatched ones', async () => {
+    for (const seq of [0, 11, 32]) {
+      const proof = await proveReceipt(t.w.store, t.w.checkpointer, 'default', seq);
+      expect(verifyTlogProof(proof, trust)).toMatchObject({ index: seq, treeSize: 33 });
+    }
+    const proof = await proveReceipt(t.w.store, t.w.checkpointer, 'default', 5);
+    // The same path against a checkpoint for another tree size.
+    const otherSize = proof.slice(0, proof.indexOf('\n\n') + 2) + earlyNote;
+    expect(() => verifyTlogProof(otherSize, trust)).toThrow(/inclusion proof does not verify/);
+    // Another receipt's body in `extra`.
+    const [, extraLine] = proof.split('\n');
+    const swappedExtra = proof.replace(extraLine as string, `extra ${Buffer.from(lines[6] as string).toString('base64')}`);
+    expect(() => verifyTlogProof(swappedExtra, trust)).toThrow(VerificationError);
+    expect(() => verifyTlogProof(proof.replace('index 5', 'index 4'), trust)).toThrow(VerificationError);
+    expect(() => verifyTlogProof('garbage', trust)).toThrow(BadInputError);
+  });
+});
