@@ -42,11 +42,11 @@ export function exitCodeFor(err: unknown): number {
     case 'BAD_INPUT':
     case 'CONFIG_INVALID':
     case 'NOT_FOUND':
+    case 'STORE_TOO_NEW': // a data dir this version cannot use is unusable input, not a fault
       return EXIT.USAGE;
     case 'VERIFICATION_FAILED':
     case 'CONFLICT':
       return EXIT.FAILED;
-    case 'STORE_TOO_NEW':
     case 'STORE_ERROR':
     case 'KEY_ERROR':
     case 'INTERNAL':

@@ -1,5 +1,5 @@
 import { createKeyRecord, type Keyring, type Signer } from '../crypto/keyring.js';
-import { KeyError, WardenError } from '../errors.js';
+import { WardenError } from '../errors.js';
 import type { KeyPurpose, KeyRecord, Mutation, Store } from '../store/types.js';
 import type { Ledger } from './ledger.js';
 import type { Receipt } from './receipt.js';
@@ -85,7 +85,7 @@ export class KeyLifecycle {
     if (when > now) throw new WardenError('BAD_INPUT', `revocation time ${when} is in the future`);
     const keys = await this.keyring.load(tenant, { refresh: true });
     const rec = keys.records.find((r) => r.kid === kid);
-    if (!rec) throw new KeyError(`tenant ${tenant} has no key ${kid}`);
+    if (!rec) throw new WardenError('NOT_FOUND', `tenant ${tenant} has no key ${kid}`);
     if (rec.state === 'revoked') throw new WardenError('CONFLICT', `key ${kid} is already revoked (at ${rec.revoked_at})`);
     if (rec.state === 'active') return this.rotate(tenant, rec.purpose, { emergency: true, revokedAt: when, ...(reason ? { reason } : {}) });
     const [receipt] = await this.ledger.append(

@@ -53,9 +53,10 @@ for (const driver of drivers()) {
     it('a ciphertext moved to another receipt does not decrypt (AAD binds tenant and receipt id)', async () => {
       t = await tempWarden(driver, 'ledger:\n  sensitive_fields: [card]\n');
       await appendSensitive(t);
-      const lines = (await exportLines(t.w)).map((l) => JSON.parse(l) as { id: string; payload: Record<string, never> });
-      const [a, b] = [lines[2], lines[3]];
-      await expect(t.w.protector.reveal('default', (b as { id: string }).id, { card: (a as { payload: { card: never } }).payload.card })).rejects.toThrow(
+      type Row = { id: string; payload: { card: never } };
+      const lines = (await exportLines(t.w)).map((l) => JSON.parse(l) as Row);
+      const [a, b] = [lines[2] as Row, lines[3] as Row];
+      await expect(t.w.protector.reveal('default', b.id, { card: a.payload.card })).rejects.toThrow(
         /decryption failed/,
       );
     });

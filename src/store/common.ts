@@ -1,0 +1,174 @@
+/**
+ * Dialect-independent pieces of the two stores: validation of an append plan against the head
+ * it was built from, row mappers, and the marker that lets a builder's own error pass through
+ * the driver-error wrapping untouched.
+ */
+import { StoreError } from '../errors.js';
+import type {
+  AppendBuilder,
+  AppendPlan,
+  CheckpointRecord,
+  DataKeyRecord,
+  KeyPurpose,
+  KeyRecord,
+  KeyState,
+  LogHead,
+  Mutation,
+  ReceiptRow,
+  TenantRecord,
+} from './types.js';
+
+/** Leaf hash of the empty log. A fresh buffer each time so no caller can alter a shared one. */
+export function zeroHash(): Buffer {
+  return Buffer.alloc(32);
+}
+
+export function unknownTenant(tenant: string): StoreError {
+  return new StoreError(`unknown tenant ${JSON.stringify(tenant)}`, { code: 'NOT_FOUND' });
+}
+
+/** Wraps whatever the builder threw, so the store can rethrow it as-is after rolling back. */
+export class BuilderFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/** Runs the builder on a private copy of the head (it must not be able to alter ours). */
+export function runBuilder(build: AppendBuilder, head: LogHead): unknown {
+  try {
+    return build({ ...head, last_leaf_hash: Buffer.from(head.last_leaf_hash) });
+  } catch (e) {
+    throw new BuilderFailure(e);
+  }
+}
+
+function isBuffer(v: unknown, len?: number): v is Buffer {
+  return Buffer.isBuffer(v) && (len === undefined || v.length === len);
+}
+
+function checkRow(row: ReceiptRow, i: number): void {
+  const bad = (what: string) => new StoreError(`append rejected: row ${i} (seq ${row.seq}) has ${what}`);
+  if (typeof row.id !== 'string' || row.id === '') throw bad('an empty or non-string id');
+  if (typeof row.ts !== 'string') throw bad('a non-string ts');
+  if (typeof row.kind !== 'string') throw bad('a non-string kind');
+  if (row.correlation_id !== null && typeof row.correlation_id !== 'string') throw bad('a bad correlation_id');
+  if (typeof row.leaf !== 'string') throw bad('a non-string leaf');
+  if (!isBuffer(row.leaf_hash, 32)) throw bad('a leaf_hash that is not 32 bytes');
+}
+
+function mutationTenant(m: Mutation): string | undefined {
+  if (m.op === 'insertKey') return m.key.tenant;
+  if (m.op === 'updateKey') return m.tenant;
+  return undefined;
+}
+
+/**
+ * Checks that the plan continues `head` exactly: seq = head.size, head.size+1, … with no gap,
+ * duplicate or restart, well-formed rows, and mutations only for this tenant (they bump this
+ * tenant's key_epoch). A violation is a bug in the builder; nothing is written.
+ */
+export function checkPlan(tenant: string, head: LogHead, plan: unknown): Required<AppendPlan> {
+  if (plan === null || typeof plan !== 'object') throw new StoreError('append rejected: builder returned no plan');
+  if (typeof (plan as { then?: unknown }).then === 'function') {
+    // Swallow a late rejection so it cannot surface as an unhandled one.
+    Promise.resolve(plan).catch(() => undefined);
+    throw new StoreError('append rejected: the builder must be synchronous (it returned a promise)');
+  }
+  const { rows, mutations = [] } = plan as AppendPlan;
+  if (!Array.isArray(rows)) throw new StoreError('append rejected: plan.rows is not an array');
+  if (!Array.isArray(mutations)) throw new StoreError('append rejected: plan.mutations is not an array');
+  rows.forEach((row, i) => {
+    const want = head.size + i;
+    if (row === null || typeof row !== 'object' || row.seq !== want) {
+      throw new StoreError(
+        `append rejected: row ${i} has seq ${String(row?.seq)}, expected ${want} (log ${JSON.stringify(tenant)} has size ${head.size})`,
+        { code: 'CONFLICT' },
+      );
+    }
+    checkRow(row, i);
+  });
+  for (const m of mutations) {
+    const t = mutationTenant(m);
+    if (t === undefined) throw new StoreError(`append rejected: unknown mutation ${JSON.stringify((m as { op?: unknown }).op)}`);
+    if (t !== tenant) throw new StoreError(`append rejected: mutation for tenant ${JSON.stringify(t)} in an append to ${JSON.stringify(tenant)}`);
+    if (m.op === 'insertKey' && (!isBuffer(m.key.public_key) || !isBuffer(m.key.wrapped_private_key))) {
+      throw new StoreError(`append rejected: key ${JSON.stringify(m.key.kid)} has non-Buffer key material`);
+    }
+  }
+  return { rows, mutations };
+}
+
+/** The head after applying `plan` (already checked) to `head`. */
+export function nextHead(head: LogHead, plan: Required<AppendPlan>): LogHead {
+  const last = plan.rows[plan.rows.length - 1];
+  return {
+    tenant: head.tenant,
+    size: head.size + plan.rows.length,
+    last_leaf_hash: Buffer.from(last ? last.leaf_hash : head.last_leaf_hash),
+    key_epoch: head.key_epoch + plan.mutations.length,
+  };
+}
+
+export function checkSeqArg(name: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new StoreError(`${name} must be a non-negative integer, got ${String(v)}`);
+}
+
+// ---- row mappers: drivers return numbers as number (SQLite) or string (pg BIGINT) ----
+
+type Num = number | string;
+
+export interface HeadDbRow { size: Num; last_leaf_hash: Buffer; key_epoch: Num }
+export const toHead = (tenant: string, r: HeadDbRow): LogHead => ({
+  tenant,
+  size: Number(r.size),
+  last_leaf_hash: r.last_leaf_hash,
+  key_epoch: Number(r.key_epoch),
+});
+
+export const toTenant = (r: TenantRecord): TenantRecord => ({ name: r.name, origin: r.origin, created_at: r.created_at });
+
+export interface KeyDbRow extends Omit<KeyRecord, 'purpose' | 'alg' | 'state'> { purpose: string; alg: string; state: string }
+export const toKey = (r: KeyDbRow): KeyRecord => ({
+  tenant: r.tenant,
+  kid: r.kid,
+  purpose: r.purpose as KeyPurpose,
+  alg: r.alg as 'Ed25519',
+  public_key: r.public_key,
+  wrapped_private_key: r.wrapped_private_key,
+  state: r.state as KeyState,
+  not_before: r.not_before,
+  not_after: r.not_after,
+  revoked_at: r.revoked_at,
+  created_at: r.created_at,
+});
+
+export interface ReceiptDbRow extends Omit<ReceiptRow, 'seq'> { seq: Num }
+export const toReceipt = (r: ReceiptDbRow): ReceiptRow => ({
+  seq: Number(r.seq),
+  id: r.id,
+  ts: r.ts,
+  kind: r.kind,
+  correlation_id: r.correlation_id,
+  leaf: r.leaf,
+  leaf_hash: r.leaf_hash,
+});
+
+export interface CheckpointDbRow extends Omit<CheckpointRecord, 'size'> { size: Num }
+export const toCheckpoint = (r: CheckpointDbRow): CheckpointRecord => ({
+  tenant: r.tenant,
+  size: Number(r.size),
+  root_hash: r.root_hash,
+  note: r.note,
+  created_at: r.created_at,
+});
+
+export const toDataKey = (r: DataKeyRecord): DataKeyRecord => ({
+  tenant: r.tenant,
+  id: r.id,
+  wrapped_key: r.wrapped_key,
+  created_at: r.created_at,
+  destroyed_at: r.destroyed_at,
+});
+
+export const KEY_COLUMNS =
+  'tenant, kid, purpose, alg, public_key, wrapped_private_key, state, not_before, not_after, revoked_at, created_at';
+export const RECEIPT_COLUMNS = 'seq, id, ts, kind, correlation_id, leaf, leaf_hash';

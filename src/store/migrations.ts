@@ -1,0 +1,106 @@
+/**
+ * Versioned schema migrations for both dialects. The version lives in `schema_meta` (one row);
+ * each store applies the pending steps on open inside one transaction, and refuses a database
+ * written by a newer Warden rather than guessing at a schema it does not know.
+ *
+ * Rules: never edit a released step — append a new one. Both dialects get the same step
+ * numbers so the conformance suite proves they stay equivalent.
+ */
+import { StoreError } from '../errors.js';
+
+export interface Migration {
+  version: number;
+  description: string;
+  sqlite: readonly string[];
+  postgres: readonly string[];
+}
+
+/** Timestamps are TEXT in both dialects: RFC 3339 strings round-trip byte for byte. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'tenants, keys, log heads, receipts, checkpoints, data keys',
+    // STRICT tables make SQLite reject values of the wrong type instead of silently coercing.
+    sqlite: [
+      `CREATE TABLE tenants (
+        name TEXT PRIMARY KEY, origin TEXT NOT NULL, created_at TEXT NOT NULL) STRICT`,
+      `CREATE TABLE keys (
+        tenant TEXT NOT NULL REFERENCES tenants(name), kid TEXT NOT NULL,
+        purpose TEXT NOT NULL CHECK (purpose IN ('receipt', 'note', 'passport')),
+        alg TEXT NOT NULL CHECK (alg = 'Ed25519'),
+        public_key BLOB NOT NULL, wrapped_private_key BLOB NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'retiring', 'retired', 'revoked')),
+        not_before TEXT NOT NULL, not_after TEXT, revoked_at TEXT, created_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, kid)) STRICT`,
+      `CREATE TABLE log_heads (
+        tenant TEXT PRIMARY KEY REFERENCES tenants(name),
+        size INTEGER NOT NULL CHECK (size >= 0),
+        last_leaf_hash BLOB NOT NULL CHECK (length(last_leaf_hash) = 32),
+        key_epoch INTEGER NOT NULL DEFAULT 0) STRICT`,
+      `CREATE TABLE receipts (
+        tenant TEXT NOT NULL REFERENCES tenants(name), seq INTEGER NOT NULL CHECK (seq >= 0),
+        id TEXT NOT NULL, ts TEXT NOT NULL, kind TEXT NOT NULL, correlation_id TEXT,
+        leaf TEXT NOT NULL, leaf_hash BLOB NOT NULL CHECK (length(leaf_hash) = 32),
+        PRIMARY KEY (tenant, seq), UNIQUE (tenant, id)) STRICT`,
+      `CREATE INDEX receipts_correlation ON receipts (tenant, correlation_id)`,
+      `CREATE TABLE checkpoints (
+        tenant TEXT NOT NULL REFERENCES tenants(name), size INTEGER NOT NULL CHECK (size >= 0),
+        root_hash BLOB NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, size)) STRICT`,
+      `CREATE TABLE data_keys (
+        tenant TEXT NOT NULL REFERENCES tenants(name), id TEXT NOT NULL,
+        wrapped_key BLOB, created_at TEXT NOT NULL, destroyed_at TEXT,
+        PRIMARY KEY (tenant, id)) STRICT`,
+    ],
+    postgres: [
+      `CREATE TABLE tenants (
+        name TEXT PRIMARY KEY, origin TEXT NOT NULL, created_at TEXT NOT NULL)`,
+      `CREATE TABLE keys (
+        tenant TEXT NOT NULL REFERENCES tenants(name), kid TEXT NOT NULL,
+        purpose TEXT NOT NULL CHECK (purpose IN ('receipt', 'note', 'passport')),
+        alg TEXT NOT NULL CHECK (alg = 'Ed25519'),
+        public_key BYTEA NOT NULL, wrapped_private_key BYTEA NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'retiring', 'retired', 'revoked')),
+        not_before TEXT NOT NULL, not_after TEXT, revoked_at TEXT, created_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, kid))`,
+      `CREATE TABLE log_heads (
+        tenant TEXT PRIMARY KEY REFERENCES tenants(name),
+        size BIGINT NOT NULL CHECK (size >= 0),
+        last_leaf_hash BYTEA NOT NULL CHECK (octet_length(last_leaf_hash) = 32),
+        key_epoch BIGINT NOT NULL DEFAULT 0)`,
+      `CREATE TABLE receipts (
+        tenant TEXT NOT NULL REFERENCES tenants(name), seq BIGINT NOT NULL CHECK (seq >= 0),
+        id TEXT NOT NULL, ts TEXT NOT NULL, kind TEXT NOT NULL, correlation_id TEXT,
+        leaf TEXT NOT NULL, leaf_hash BYTEA NOT NULL CHECK (octet_length(leaf_hash) = 32),
+        PRIMARY KEY (tenant, seq), UNIQUE (tenant, id))`,
+      `CREATE INDEX receipts_correlation ON receipts (tenant, correlation_id)`,
+      `CREATE TABLE checkpoints (
+        tenant TEXT NOT NULL REFERENCES tenants(name), size BIGINT NOT NULL CHECK (size >= 0),
+        root_hash BYTEA NOT NULL, note TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, size))`,
+      `CREATE TABLE data_keys (
+        tenant TEXT NOT NULL REFERENCES tenants(name), id TEXT NOT NULL,
+        wrapped_key BYTEA, created_at TEXT NOT NULL, destroyed_at TEXT,
+        PRIMARY KEY (tenant, id))`,
+    ],
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);
+
+/** One row (id = 1) holding the version; created before anything else so it can be read. */
+export const SCHEMA_META_DDL =
+  'CREATE TABLE IF NOT EXISTS schema_meta (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)';
+
+export function tooNewError(found: number): StoreError {
+  return new StoreError(
+    `database schema version ${found} is newer than this Warden (supports up to ${LATEST_SCHEMA_VERSION}); upgrade Warden`,
+    { code: 'STORE_TOO_NEW' },
+  );
+}
+
+/** Steps still to apply to a database at `current`; throws STORE_TOO_NEW past the latest. */
+export function pendingMigrations(current: number): Migration[] {
+  if (current > LATEST_SCHEMA_VERSION) throw tooNewError(current);
+  return MIGRATIONS.filter((m) => m.version > current).sort((a, b) => a.version - b.version);
+}
