@@ -3,7 +3,7 @@ import type { PayloadProtector } from '../crypto/envelope.js';
 import type { Json } from '../crypto/jcs.js';
 import { BadInputError, StoreError, WardenError } from '../errors.js';
 import type { LogHead, Mutation, ReceiptRow, Store } from '../store/types.js';
-import { newReceiptId, normaliseInput, signReceipt, ZERO_HASH_HEX, type Receipt, type UnsignedReceipt } from './receipt.js';
+import { newReceiptId, normaliseInput, prepareStatement, sealStatement, ZERO_HASH_HEX, type PreparedStatement, type Receipt } from './receipt.js';
 
 export interface LedgerOptions {
   /** Receipts per group commit. */
@@ -26,7 +26,10 @@ export interface AppendOptions {
   ts?: string;
 }
 
-type Prepared = Omit<UnsignedReceipt, 'tenant' | 'seq' | 'ts' | 'prev'>;
+interface Prepared {
+  fields: Omit<Receipt, 'tenant' | 'seq' | 'ts' | 'prev' | 'sig'>;
+  statement: PreparedStatement;
+}
 
 interface Pending {
   items: Prepared[];
@@ -67,7 +70,7 @@ export class Ledger {
       }
       const id = newReceiptId();
       const payload = await this.protector.protect(tenant, id, input.payload, [...this.options.sensitiveFields, ...input.sensitive]);
-      const item: Prepared = {
+      const fields: Prepared['fields'] = {
         v: 1,
         id,
         kind: input.kind,
@@ -80,11 +83,13 @@ export class Ledger {
         policy_version: input.policy_version,
         payload: payload as { [k: string]: Json },
       };
-      // Cheap upper bound before queueing, so one oversized entry cannot fail a shared batch.
-      if (JSON.stringify(item).length + 512 > this.options.maxReceiptBytes) {
+      // Canonicalised now, outside the append transaction; the size is known before queueing, so
+      // one oversized entry cannot fail a shared batch.
+      const statement = prepareStatement(fields);
+      if (Buffer.byteLength(statement.head) + Buffer.byteLength(statement.mid) + 512 > this.options.maxReceiptBytes) {
         throw new BadInputError(`entry ${i + 1}: receipt would exceed ${this.options.maxReceiptBytes} bytes`);
       }
-      items.push(item);
+      items.push({ fields, statement });
     }
     return new Promise<Receipt[]>((resolve, reject) => {
       const queue = this.#queues.get(tenant) ?? [];
@@ -169,10 +174,10 @@ export class Ledger {
     const rows: ReceiptRow[] = [];
     batch.forEach((pending, i) => {
       for (const item of pending.items) {
-        const unsigned: UnsignedReceipt = { ...item, tenant, seq, ts: now, prev };
-        const { receipt, leaf, leafHash } = signReceipt(unsigned, signer);
-        rows.push({ seq, id: receipt.id, ts: now, kind: receipt.kind, correlation_id: receipt.correlation_id, leaf, leaf_hash: leafHash });
-        (out[i] as Receipt[]).push(receipt);
+        const { leaf, leafHash, sig } = sealStatement(item.statement, { prev, seq, tenant, ts: now }, signer);
+        const f = item.fields;
+        rows.push({ seq, id: f.id, ts: now, kind: f.kind, correlation_id: f.correlation_id, leaf, leaf_hash: leafHash });
+        (out[i] as Receipt[]).push({ ...f, tenant, seq, ts: now, prev, sig });
         prev = leafHash.toString('hex');
         seq++;
       }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
 import { ed25519Sign } from '../crypto/ed25519.js';
 import { jcs, type Json } from '../crypto/jcs.js';
 import { BadInputError } from '../errors.js';
@@ -133,10 +133,59 @@ export function signingInput(statement: string): Buffer {
 }
 
 /**
+ * The part of a receipt known before it is sequenced, pre-canonicalised so that the append
+ * transaction only splices in `prev`, `seq`, `tenant`, `ts` and `sig`.
+ *
+ * JCS sorts keys: action, actor, correlation_id, decision, id, kind, payload, policy_version,
+ * **prev**, reasons, resource, **seq**, **sig**, **tenant**, **ts**, **v**. `head` is the JCS of
+ * the fields before `prev`, `mid` of those between `prev` and `seq`; the spliced-in values are
+ * fixed-alphabet strings (hex, decimal, RFC 3339, validated tenant names and kids), whose JCS
+ * form is their JSON.stringify form — so the result is byte-identical to canonicalising the
+ * whole object (a test checks this against `jcs`).
+ */
+export interface PreparedStatement {
+  head: string;
+  mid: string;
+}
+
+export function prepareStatement(r: Omit<UnsignedReceipt, 'tenant' | 'seq' | 'ts' | 'prev' | 'v'>): PreparedStatement {
+  const head = jcs({
+    action: r.action,
+    actor: r.actor,
+    correlation_id: r.correlation_id,
+    decision: r.decision,
+    id: r.id,
+    kind: r.kind,
+    payload: r.payload,
+    policy_version: r.policy_version,
+  });
+  const mid = jcs({ reasons: r.reasons, resource: r.resource });
+  return { head, mid };
+}
+
+const SAFE_TOKEN = /^[A-Za-z0-9_.:+/=-]*$/;
+
+function splice(p: PreparedStatement, prev: string, seq: number, tenant: string, ts: string): { body: string; tail: string } {
+  if (!SAFE_TOKEN.test(tenant) || !SAFE_TOKEN.test(ts) || !/^[0-9a-f]{64}$/.test(prev) || !Number.isSafeInteger(seq)) {
+    throw new Error('receipt envelope fields are not in their fixed alphabets');
+  }
+  return {
+    body: `${p.head.slice(0, -1)},"prev":"${prev}",${p.mid.slice(1, -1)},"seq":${seq}`,
+    tail: `,"tenant":"${tenant}","ts":"${ts}","v":1}`,
+  };
+}
+
+/** S = JCS(receipt without sig) from a prepared statement. */
+export function statementOf(p: PreparedStatement, prev: string, seq: number, tenant: string, ts: string): string {
+  const { body, tail } = splice(p, prev, seq, tenant, ts);
+  return body + tail;
+}
+
+/**
  * Builds L = JCS(receipt with sig) from S = JCS(receipt without sig) without a second full
- * canonicalisation. In JCS key order `sig` sits between `seq` and `tenant`, and everything
- * from `,"tenant":` to the end is fixed by the (validated) tenant and ts, so the splice point
- * is known exactly; a mismatch is an internal error, never a silently different encoding.
+ * canonicalisation: in JCS key order `sig` sits between `seq` and `tenant`, and everything
+ * from `,"tenant":` to the end is fixed by the tenant and ts. A statement that does not end as
+ * expected is refused, never silently re-encoded.
  */
 export function leafFromStatement(statement: string, tenant: string, ts: string, sig: ReceiptSignature): string {
   const suffix = `,"tenant":${JSON.stringify(tenant)},"ts":${JSON.stringify(ts)},"v":1}`;
@@ -148,14 +197,24 @@ export function leafHashOf(leaf: string): Buffer {
   return createHash('sha256').update(Buffer.of(0)).update(leaf, 'utf8').digest();
 }
 
+/**
+ * Signs a prepared statement at its place in the log: returns L, its leaf hash and the
+ * signature. This is the hot path of every append (one Ed25519 signature, one SHA-256).
+ */
+export function sealStatement(
+  p: PreparedStatement,
+  at: { prev: string; seq: number; tenant: string; ts: string },
+  key: { kid: string; privateKey: KeyObject },
+): { leaf: string; leafHash: Buffer; sig: ReceiptSignature } {
+  const { body, tail } = splice(p, at.prev, at.seq, at.tenant, at.ts);
+  const value = ed25519Sign(key.privateKey, signingInput(body + tail)).toString('base64');
+  if (!SAFE_TOKEN.test(key.kid)) throw new Error('kid is not in its fixed alphabet');
+  const leaf = `${body},"sig":{"alg":"Ed25519","kid":"${key.kid}","value":"${value}"}${tail}`;
+  return { leaf, leafHash: leafHashOf(leaf), sig: { alg: 'Ed25519', kid: key.kid, value } };
+}
+
 /** Signs an unsigned receipt: returns the receipt, its leaf input L and leaf hash. */
-export function signReceipt(
-  unsigned: UnsignedReceipt,
-  key: { kid: string; privateKey: import('node:crypto').KeyObject },
-): { receipt: Receipt; leaf: string; leafHash: Buffer } {
-  const statement = jcs(unsigned);
-  const value = ed25519Sign(key.privateKey, signingInput(statement)).toString('base64');
-  const sig: ReceiptSignature = { alg: 'Ed25519', kid: key.kid, value };
-  const leaf = leafFromStatement(statement, unsigned.tenant, unsigned.ts, sig);
-  return { receipt: { ...unsigned, sig }, leaf, leafHash: leafHashOf(leaf) };
+export function signReceipt(unsigned: UnsignedReceipt, key: { kid: string; privateKey: KeyObject }): { receipt: Receipt; leaf: string; leafHash: Buffer } {
+  const { leaf, leafHash, sig } = sealStatement(prepareStatement(unsigned), unsigned, key);
+  return { receipt: { ...unsigned, sig }, leaf, leafHash };
 }

@@ -141,3 +141,20 @@ describe('offline verifier', () => {
     expect(() => verifyTlogProof('garbage', trust)).toThrow(BadInputError);
   });
 });
+
+describe('receipt statement splicing', () => {
+  it('is byte-identical to canonicalising the whole receipt', async () => {
+    const { prepareStatement, statementOf, sealStatement } = await import('../../src/ledger/receipt.js');
+    const { generateEd25519 } = await import('../../src/crypto/ed25519.js');
+    const fields = {
+      id: 'rcpt_x', kind: 'decision', correlation_id: null, actor: { human: 'h', agent: null, service: 's' },
+      action: 'a', resource: null, decision: 'deny', reasons: ['r1', 'ü'], policy_version: 'p',
+      payload: { z: 1, a: [{ y: 'é', b: null }], '\u00e9': true, '😀': 'x' },
+    };
+    const at = { prev: 'ab'.repeat(32), seq: 41, tenant: 'acme-1', ts: '2026-11-22T16:00:00.123Z' };
+    expect(statementOf(prepareStatement(fields), at.prev, at.seq, at.tenant, at.ts)).toBe(jcs({ ...fields, ...at, v: 1 }));
+    const key = generateEd25519();
+    const sealed = sealStatement(prepareStatement(fields), at, { kid: 'rk_1', privateKey: key.privateKey });
+    expect(sealed.leaf).toBe(jcs({ ...fields, ...at, v: 1, sig: sealed.sig }));
+  });
+});
