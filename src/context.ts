@@ -82,7 +82,7 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
       return created;
     },
     async close(): Promise<void> {
-      await ledger.drain();
+      await ledger.close();
       await checkpointer.close();
       await store.close();
     },

@@ -3,6 +3,7 @@ import type { PayloadProtector } from '../crypto/envelope.js';
 import type { Json } from '../crypto/jcs.js';
 import { BadInputError, StoreError, WardenError } from '../errors.js';
 import type { LogHead, Mutation, ReceiptRow, Store } from '../store/types.js';
+import { Presigner, type PredictedHead, type Presigned } from './presign.js';
 import { newReceiptId, normaliseInput, prepareStatement, sealStatement, ZERO_HASH_HEX, type PreparedStatement, type Receipt } from './receipt.js';
 
 export interface LedgerOptions {
@@ -48,6 +49,7 @@ class StaleKeys extends Error {}
 export class Ledger {
   readonly #queues = new Map<string, Pending[]>();
   readonly #flushing = new Set<string>();
+  readonly #presigner = new Presigner();
 
   constructor(
     private readonly store: Store,
@@ -104,16 +106,49 @@ export class Ledger {
     while (this.#flushing.size > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
+  /** Waits for queued appends, then stops the presigning thread. */
+  async close(): Promise<void> {
+    await this.drain();
+    await this.#presigner.close();
+  }
+
+  /**
+   * Commits batches in order. With a backlog, batch k+1 is signed on a second core (on the head
+   * batch k will leave) while batch k commits; small or key-changing batches sign inline.
+   */
   async #flush(tenant: string): Promise<void> {
     this.#flushing.add(tenant);
     try {
       const queue = this.#queues.get(tenant) ?? [];
-      while (queue.length > 0) {
-        const batch = this.#takeBatch(queue);
-        await this.#commit(tenant, batch);
+      let predicted: PredictedHead | undefined;
+      let current: InFlight | undefined;
+      while (current || queue.length > 0) {
+        current ??= await this.#start(tenant, this.#takeBatch(queue), predicted);
+        const signed = await current.signing?.catch(() => undefined);
+        // The head this batch leaves if it commits as signed: the next batch is signed on it
+        // while this one commits. (After an inline batch the next starts from the real head.)
+        const next = signed && queue.length > 0 ? await this.#start(tenant, this.#takeBatch(queue), advance(signed)) : undefined;
+        const head = await this.#commit(tenant, current.batch, signed);
+        predicted = head ? { size: head.size, prev: head.last_leaf_hash.toString('hex'), epoch: head.key_epoch } : undefined;
+        current = next;
       }
     } finally {
       this.#flushing.delete(tenant);
+    }
+  }
+
+  async #start(tenant: string, batch: Pending[], predicted: PredictedHead | undefined): Promise<InFlight> {
+    const count = batch.reduce((n, p) => n + p.items.length, 0);
+    if (!predicted || count < PRESIGN_MIN || batch[0]?.options.mutations || batch[0]?.options.signer) return { batch };
+    try {
+      const keys = await this.keyring.load(tenant);
+      if (keys.epoch !== predicted.epoch) return { batch };
+      const signer = keys.active('receipt');
+      const ts = maxIso(new Date().toISOString(), signer.record.not_before);
+      const statements = batch.flatMap((p) => p.items.map((it) => it.statement));
+      return { batch, signing: this.#presigner.sign(tenant, predicted, ts, signer, statements) };
+    } catch {
+      return { batch }; // the inline path reports the real error
     }
   }
 
@@ -132,22 +167,26 @@ export class Ledger {
     return batch;
   }
 
-  async #commit(tenant: string, batch: Pending[]): Promise<void> {
+  /** Commits one batch; settles its callers' promises. Returns the new head, or undefined on failure. */
+  async #commit(tenant: string, batch: Pending[], presigned: Presigned | undefined): Promise<LogHead | undefined> {
     const out: Receipt[][] = batch.map(() => []);
     try {
       let keys = await this.keyring.load(tenant);
       for (let attempt = 0; ; attempt++) {
         try {
           out.forEach((o) => (o.length = 0));
-          const head = await this.store.append(tenant, (h) => this.#build(tenant, h, keys, batch, out));
+          const head = await this.store.append(tenant, (h) =>
+            presigned && matches(h, presigned.base) ? this.#usePresigned(tenant, presigned, batch, out) : this.#build(tenant, h, keys, batch, out),
+          );
           batch.forEach((p, i) => p.resolve(out[i] as Receipt[]));
           if (batch.some((p) => p.options.mutations)) this.keyring.invalidate(tenant);
           this.options.onAppended?.(tenant, head);
-          return;
+          return head;
         } catch (err) {
-          // Another process changed the keys: reload once and rebuild (nothing was written).
+          // Another process changed the keys: reload and rebuild (nothing was written).
           if (err instanceof StaleKeys && attempt < 3) {
             keys = await this.keyring.load(tenant, { refresh: true });
+            presigned = undefined;
             continue;
           }
           throw err;
@@ -157,7 +196,26 @@ export class Ledger {
       const failure =
         err instanceof WardenError ? err : new StoreError(`append failed: ${(err as Error).message}`, { cause: err });
       batch.forEach((p) => p.reject(failure));
+      return undefined;
     }
+  }
+
+  #usePresigned(tenant: string, ps: Presigned, batch: Pending[], out: Receipt[][]): { rows: ReceiptRow[] } {
+    const rows: ReceiptRow[] = [];
+    let k = 0;
+    let prev = ps.base.prev;
+    batch.forEach((pending, i) => {
+      for (const item of pending.items) {
+        const seq = ps.base.size + k;
+        const f = item.fields;
+        const leafHash = ps.hashes.subarray(k * 32, k * 32 + 32);
+        rows.push({ seq, id: f.id, ts: ps.ts, kind: f.kind, correlation_id: f.correlation_id, leaf: ps.leaves[k] as string, leaf_hash: leafHash });
+        (out[i] as Receipt[]).push({ ...f, tenant, seq, ts: ps.ts, prev, sig: { alg: 'Ed25519', kid: ps.kid, value: ps.sigs[k] as string } });
+        prev = leafHash.toString('hex');
+        k++;
+      }
+    });
+    return { rows };
   }
 
   #build(tenant: string, head: LogHead, keys: TenantKeys, batch: Pending[], out: Receipt[][]): { rows: ReceiptRow[]; mutations?: Mutation[] } {
@@ -184,6 +242,23 @@ export class Ledger {
     });
     return planned?.mutations ? { rows, mutations: planned.mutations } : { rows };
   }
+}
+
+/** Batches smaller than this sign inline: a thread round trip would only add latency. */
+const PRESIGN_MIN = 32;
+
+interface InFlight {
+  batch: Pending[];
+  signing?: Promise<Presigned>;
+}
+
+function matches(h: LogHead, base: PredictedHead): boolean {
+  return h.size === base.size && h.key_epoch === base.epoch && h.last_leaf_hash.toString('hex') === base.prev;
+}
+
+function advance(p: Presigned): PredictedHead {
+  const n = p.leaves.length;
+  return { size: p.base.size + n, prev: p.hashes.subarray((n - 1) * 32, n * 32).toString('hex'), epoch: p.base.epoch };
 }
 
 function maxIso(a: string, b: string): string {

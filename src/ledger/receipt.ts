@@ -123,8 +123,18 @@ export function normaliseInput(raw: unknown): Required<Omit<ReceiptInput, 'sensi
   };
 }
 
+// Receipt ids draw from a pooled random buffer: one CSPRNG call per 341 ids, not one per id.
+let idPool = Buffer.alloc(0);
+let idOffset = 0;
+
 export function newReceiptId(): string {
-  return `rcpt_${randomBytes(12).toString('base64url')}`;
+  if (idOffset + 12 > idPool.length) {
+    idPool = randomBytes(4092);
+    idOffset = 0;
+  }
+  const id = `rcpt_${idPool.toString('base64url', idOffset, idOffset + 12)}`;
+  idOffset += 12;
+  return id;
 }
 
 /** The bytes Ed25519 signs: the domain prefix then S = JCS(receipt without sig). */

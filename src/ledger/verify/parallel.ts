@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnModuleWorker } from '../../worker.js';
 import { VerificationError } from '../../errors.js';
 import { LogVerifier, MAX_LINE_BYTES, type LogReport } from './log.js';
 import type { Trust } from './trust.js';
@@ -8,12 +9,6 @@ import { BadInputError } from '../../errors.js';
 
 const CHUNK = 2000;
 
-function spawnWorker(): Worker {
-  // Under a TypeScript loader (tests, tsx) the worker is the .ts source; built code uses .js.
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url));
-  const url = new URL('./worker.ts', import.meta.url).href;
-  return new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url)}); });`, { eval: true });
-}
 
 /**
  * Verifies a whole exported log on all cores: workers check shape, canonical form, key windows
@@ -27,7 +22,7 @@ export async function verifyLogParallel(
 ): Promise<LogReport> {
   const verifier = new LogVerifier(trust, options.checkpoint);
   const n = Math.max(1, options.workers ?? availableParallelism());
-  const workers = Array.from({ length: n }, spawnWorker);
+  const workers = Array.from({ length: n }, () => spawnModuleWorker(import.meta.url, 'worker'));
   const pending = new Map<number, { resolve: (r: ChunkReply) => void; reject: (e: unknown) => void }>();
   for (const w of workers) {
     w.postMessage({ trust: trust.bundle });
