@@ -11,7 +11,7 @@ export function registerData(program: Command): void {
       if (!opts.yes) throw new BadInputError('crypto-shredding cannot be undone; pass --yes to confirm');
       await withWarden(opts, async (w) => {
         const n = await w.protector.shred(opts.tenant);
-        await w.ledger.append(opts.tenant, [{ kind: 'data', action: 'data.shred', resource: `tenant:${opts.tenant}`, payload: { data_keys_destroyed: n } }]);
+        await w.ledger.append(opts.tenant, [{ kind: 'data', action: 'data.shred', resource: `tenant:${opts.tenant}`, payload: { data_keys_destroyed: n } }], { system: true });
         process.stdout.write(`destroyed ${n} data key(s) of tenant ${opts.tenant}\n`);
       });
     });

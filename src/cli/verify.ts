@@ -31,9 +31,8 @@ export function loadTrust(path: string): Trust {
 
 async function* fileLines(path: string): AsyncGenerator<string> {
   const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-  for await (const line of rl) {
-    if (line !== '') yield line;
-  }
+  // Every line counts, blank ones included: the export is exactly one receipt a line.
+  for await (const line of rl) yield line;
 }
 
 export function registerVerify(program: Command): void {

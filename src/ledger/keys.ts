@@ -35,7 +35,7 @@ export class KeyLifecycle {
     return this.ledger.append(
       tenant,
       created.map((c) => ({ kind: 'key', action: 'key.create', resource: `key:${c.record.kid}`, decision: null, payload: keyPayload(c.record) })),
-      { mutations: created.map((c) => ({ op: 'insertKey', key: c.record })), signer: receiptKey, expectEpoch: head.key_epoch, ts: now },
+      { mutations: created.map((c) => ({ op: 'insertKey', key: c.record })), signer: receiptKey, expectEpoch: head.key_epoch, ts: now, system: true },
     );
   }
 
@@ -70,7 +70,7 @@ export class KeyLifecycle {
           payload: { purpose, old_kid: old.kid, new_key: keyPayload(fresh.record), ...(emergency ? { revoked_at: options.revokedAt ?? now } : {}) },
         },
       ],
-      { mutations, signer, expectEpoch: keys.epoch, ts: now },
+      { mutations, signer, expectEpoch: keys.epoch, ts: now, system: true },
     );
     return receipt as Receipt;
   }
@@ -86,16 +86,23 @@ export class KeyLifecycle {
     const keys = await this.keyring.load(tenant, { refresh: true });
     const rec = keys.records.find((r) => r.kid === kid);
     if (!rec) throw new WardenError('NOT_FOUND', `tenant ${tenant} has no key ${kid}`);
-    if (rec.state === 'revoked') throw new WardenError('CONFLICT', `key ${kid} is already revoked (at ${rec.revoked_at})`);
+    if (rec.state === 'revoked') {
+      // A compromise found to be older than first thought may move the revocation earlier,
+      // never later (that would re-trust signatures already declared untrustworthy).
+      if (rec.revoked_at !== null && when >= rec.revoked_at) {
+        throw new WardenError('CONFLICT', `key ${kid} is already revoked at ${rec.revoked_at}; a revocation can only move earlier`);
+      }
+    }
     if (rec.state === 'active') return this.rotate(tenant, rec.purpose, { emergency: true, revokedAt: when, ...(reason ? { reason } : {}) });
     const [receipt] = await this.ledger.append(
       tenant,
-      [{ kind: 'key', action: 'key.revoke', resource: `key:${kid}`, reasons: reason ? [reason] : [], payload: { kid, purpose: rec.purpose, revoked_at: when } }],
+      [{ kind: 'key', action: 'key.revoke', resource: `key:${kid}`, reasons: reason ? [reason] : [], payload: { kid, purpose: rec.purpose, revoked_at: when, ...(rec.revoked_at ? { previous_revoked_at: rec.revoked_at } : {}) } }],
       {
         mutations: [{ op: 'updateKey', tenant, kid, state: 'revoked', not_after: rec.not_after ?? when, revoked_at: when }],
         signer: keys.active('receipt'),
         expectEpoch: keys.epoch,
         ts: now,
+        system: true,
       },
     );
     return receipt as Receipt;
@@ -114,7 +121,7 @@ export class KeyLifecycle {
       const [receipt] = await this.ledger.append(
         tenant,
         [{ kind: 'key', action: 'key.retire', resource: `key:${rec.kid}`, payload: { kid: rec.kid, purpose: rec.purpose } }],
-        { mutations: [{ op: 'updateKey', tenant, kid: rec.kid, state: 'retired' }], signer: keys.active('receipt'), expectEpoch: keys.epoch },
+        { mutations: [{ op: 'updateKey', tenant, kid: rec.kid, state: 'retired' }], signer: keys.active('receipt'), expectEpoch: keys.epoch, system: true },
       );
       out.push(receipt as Receipt);
       keys = await this.keyring.load(tenant, { refresh: true });

@@ -25,7 +25,15 @@ export interface AppendOptions {
   expectEpoch?: number;
   /** Fixed timestamp (key changes take effect at exactly this instant). */
   ts?: string;
+  /** Warden's own lifecycle receipts; only these may use the reserved kinds. */
+  system?: boolean;
 }
+
+/**
+ * Kinds only Warden itself writes: an imported or client-supplied receipt must not be able to
+ * pass for a key-lifecycle change or an erasure record.
+ */
+export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data']);
 
 interface Prepared {
   fields: Omit<Receipt, 'tenant' | 'seq' | 'ts' | 'prev' | 'sig'>;
@@ -69,6 +77,9 @@ export class Ledger {
       } catch (err) {
         if (err instanceof BadInputError && inputs.length > 1) throw new BadInputError(`entry ${i + 1}: ${err.message}`);
         throw err;
+      }
+      if (RESERVED_KINDS.has(input.kind) && !options.system) {
+        throw new BadInputError(`${inputs.length > 1 ? `entry ${i + 1}: ` : ''}kind "${input.kind}" is reserved for Warden's own receipts`);
       }
       const id = newReceiptId();
       const payload = await this.protector.protect(tenant, id, input.payload, [...this.options.sensitiveFields, ...input.sensitive]);

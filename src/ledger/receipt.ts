@@ -75,7 +75,7 @@ function checkJson(value: unknown, path: string, depth: number): void {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new BadInputError(`${path}: not a finite number`);
     if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
-      throw new BadInputError(`${path}: integer beyond 2^53; encode it as a string`);
+      throw new BadInputError(`${path}: number beyond 2^53; encode it as a string`);
     }
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => checkJson(v, `${path}[${i}]`, depth + 1));

@@ -16,12 +16,13 @@ const CLI = path.resolve(process.cwd(), 'dist/cli/main.js');
 const PY_VERIFIER = fileURLToPath(new URL('./verify_warden.py', import.meta.url));
 const TENANT = 'acme';
 
-function pythonWithCryptography(): boolean {
-  const r = spawnSync('python3', ['-c', 'import cryptography'], { encoding: 'utf8' });
-  return r.status === 0;
+/** The first Python with `cryptography`: PATH's python3, then Debian's (python3-cryptography). */
+function pythonWithCryptography(): string | undefined {
+  return ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', 'import cryptography'], { encoding: 'utf8' }).status === 0);
 }
 
-const havePython = pythonWithCryptography();
+const PYTHON = pythonWithCryptography() ?? 'python3';
+const havePython = pythonWithCryptography() !== undefined;
 if (!havePython) {
   console.warn(
     'SKIPPING independent verifier tests: `python3 -c "import cryptography"` failed ' +
@@ -78,7 +79,7 @@ describe.skipIf(!havePython)('independent verifier (clean-room Python) vs Warden
   }
   /** Run both verifiers with the same arguments. */
   function verifyBoth(args: string[]): Verdict {
-    return { py: run('python3', [PY_VERIFIER, ...args]), wd: run('node', [CLI, 'verify', ...args]) };
+    return { py: run(PYTHON, [PY_VERIFIER, ...args]), wd: run('node', [CLI, 'verify', ...args]) };
   }
   function expectValid(args: string[]): void {
     const { py, wd } = verifyBoth(args);
@@ -187,7 +188,7 @@ describe.skipIf(!havePython)('independent verifier (clean-room Python) vs Warden
   });
 
   it('passes its own self-test (C2SP signed-note example, RFC 6962 8-leaf root, Merkle and JCS vectors)', () => {
-    const r = run('python3', [PY_VERIFIER, '--selftest']);
+    const r = run(PYTHON, [PY_VERIFIER, '--selftest']);
     expect(r.stdout + r.stderr).toMatch(/^OK selftest/);
     expect(r.status).toBe(0);
   });

@@ -53,11 +53,31 @@ for (const driver of drivers()) {
       expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(1202);
     });
 
+    it('reserves the key and data kinds for Warden itself', async () => {
+      t = await tempWarden(driver);
+      const before = (await t.w.store.head('default')).size;
+      await expect(t.w.ledger.append('default', [{ kind: 'key', action: 'key.revoke', payload: { kid: 'rk_x' } }])).rejects.toThrow(/reserved/);
+      await expect(t.w.ledger.append('default', [event(1), { kind: 'data', action: 'data.shred' }])).rejects.toThrow(/entry 2: kind "data" is reserved/);
+      expect((await t.w.store.head('default')).size).toBe(before);
+    });
+
+    it('a revocation can move earlier but never later', async () => {
+      t = await tempWarden(driver);
+      const kid = (await t.w.keyring.load('default')).active('receipt').kid;
+      await t.w.keys.revoke('default', kid);
+      const at = (await t.w.store.getKey('default', kid))?.revoked_at as string;
+      await expect(t.w.keys.revoke('default', kid, new Date(Date.parse(at) + 0).toISOString())).rejects.toThrow(/only move earlier/);
+      const earlier = new Date(Date.parse(at) - 60_000).toISOString();
+      const r = await t.w.keys.revoke('default', kid, earlier);
+      expect(r.payload).toMatchObject({ kid, revoked_at: earlier, previous_revoked_at: at });
+      expect((await t.w.store.getKey('default', kid))?.revoked_at).toBe(earlier);
+    });
+
     it('a batch with one bad entry changes nothing', async () => {
       t = await tempWarden(driver);
       const before = await t.w.store.head('default');
       await expect(t.w.ledger.append('default', [event(1), { ...event(2), payload: { big: 2 ** 60 } }])).rejects.toThrow(
-        /entry 2: payload\.big: integer beyond 2\^53/,
+        /entry 2: payload\.big: number beyond 2\^53/,
       );
       await expect(t.w.ledger.append('default', [event(1), { action: 5 }])).rejects.toThrow(/entry 2: action/);
       expect((await t.w.store.head('default')).size).toBe(before.size);

@@ -158,3 +158,31 @@ describe('receipt statement splicing', () => {
     expect(sealed.leaf).toBe(jcs({ ...fields, ...at, v: 1, sig: sealed.sig }));
   });
 });
+
+describe('timestamps', () => {
+  it('parses RFC 3339 strictly and rounds sub-millisecond bounds against the attacker', async () => {
+    const { parseRfc3339, parseReceiptTs } = await import('../../src/ledger/verify/trust.js');
+    expect(parseRfc3339('2026-11-22T16:00:00.123Z')).toBe(Date.parse('2026-11-22T16:00:00.123Z'));
+    expect(parseRfc3339('2026-11-22T17:30:00+01:30')).toBe(Date.parse('2026-11-22T16:00:00Z'));
+    expect(parseRfc3339('2026-11-22t16:00:00z')).toBe(Date.parse('2026-11-22T16:00:00Z'));
+    expect(parseRfc3339('2026-11-22T16:00:00.3015Z', 'ceil')).toBe(Date.parse('2026-11-22T16:00:00.302Z'));
+    expect(parseRfc3339('2026-11-22T16:00:00.3015Z', 'floor')).toBe(Date.parse('2026-11-22T16:00:00.301Z'));
+    for (const bad of ['2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T00:00:60Z', '2026-01-01 00:00:00Z', '2026-01-01T00:00:00', 'yesterday']) {
+      expect(parseRfc3339(bad), bad).toBeUndefined();
+    }
+    expect(parseReceiptTs('2026-11-22T16:00:00.123Z')).toBeDefined();
+    expect(parseReceiptTs('2026-11-22T16:00:00Z')).toBeUndefined();
+    expect(parseReceiptTs('2026-11-22T16:00:00.123+00:00')).toBeUndefined();
+  });
+
+  it('a not_before a fraction of a millisecond after the receipt fails it (fail closed)', () => {
+    const r = JSON.parse(lines[0] as string) as { ts: string; sig: { kid: string } };
+    const keys = bundle.keys.map((k) => (k.kid === r.sig.kid ? { ...k, not_before: r.ts.replace('Z', '5Z') } : k));
+    const shifted = parseTrustBundle({ ...bundle, keys });
+    expect(() => verifySeq(lines, shifted)).toThrow(/seq 0: key .* not yet valid/);
+  });
+
+  it('an empty line in the middle of an export is a failure at that seq', () => {
+    expect(() => verifySeq([...lines.slice(0, 3), '', ...lines.slice(3)])).toThrow(/seq 3: empty line/);
+  });
+});

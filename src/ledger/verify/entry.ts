@@ -3,7 +3,7 @@ import { jcs } from '../../crypto/jcs.js';
 import { VerificationError } from '../../errors.js';
 import { decodeBase64Strict } from '../base64.js';
 import { leafFromStatement, leafHashOf, signingInput, ZERO_HASH_HEX, type Receipt } from '../receipt.js';
-import { parseRfc3339, type Trust } from './trust.js';
+import { parseReceiptTs, type Trust } from './trust.js';
 
 /** The fields of a v1 receipt, exactly (ARCHITECTURE.md). */
 const FIELDS = [
@@ -29,6 +29,7 @@ export function verifyEntry(line: string, trust: Trust, expectedSeq: number): Ve
   const fail = (why: string): never => {
     throw new VerificationError(why, expectedSeq);
   };
+  if (line === '') return fail('empty line (an export has exactly one receipt a line)');
   let parsed: unknown;
   try {
     parsed = JSON.parse(line);
@@ -46,8 +47,8 @@ export function verifyEntry(line: string, trust: Trust, expectedSeq: number): Ve
   if (r.seq !== expectedSeq) fail(`seq is ${JSON.stringify(r.seq)}, expected ${expectedSeq} (gap, reorder or duplicate)`);
   if (r.tenant !== trust.bundle.tenant) fail(`tenant ${JSON.stringify(r.tenant)} is not the trust bundle's tenant ${trust.bundle.tenant}`);
   if (typeof r.prev !== 'string' || !HEX64.test(r.prev)) fail('prev is not a 64-digit lower-case hex hash');
-  const tsMs = parseRfc3339(r.ts);
-  if (tsMs === undefined) return fail('ts is not an RFC 3339 timestamp');
+  const tsMs = parseReceiptTs(r.ts);
+  if (tsMs === undefined) return fail('ts is not an RFC 3339 UTC timestamp with milliseconds (YYYY-MM-DDTHH:MM:SS.sssZ)');
   const sig = r.sig as Record<string, unknown> | null;
   if (typeof sig !== 'object' || sig === null || Array.isArray(sig)) return fail('sig is not an object');
   if (sig.alg !== 'Ed25519' || typeof sig.kid !== 'string' || typeof sig.value !== 'string' || Object.keys(sig).length !== 3) {
@@ -56,21 +57,31 @@ export function verifyEntry(line: string, trust: Trust, expectedSeq: number): Ve
   const sigBytes = decodeBase64Strict(sig.value);
   if (!sigBytes || sigBytes.length !== 64) fail('sig.value is not a base64 64-byte Ed25519 signature');
 
-  const unsigned: Record<string, unknown> = { ...r };
-  delete unsigned.sig;
-  const statement = jcs(unsigned);
-  // The exported line must be exactly L = JCS(receipt): any other encoding of the same object
-  // would hash to a different leaf, so it is rejected here with a clear reason.
-  if (leafFromStatement(statement, r.tenant as string, r.ts as string, sig as never) !== line) fail('entry is not in RFC 8785 canonical form');
-
   const key = trust.keys.get(sig.kid);
   if (!key) return fail(`unknown kid ${sig.kid}`);
   if (tsMs < key.notBefore) fail(`key ${sig.kid} was not yet valid at ${String(r.ts)}`);
   if (key.notAfter !== null && tsMs > key.notAfter) fail(`key ${sig.kid} was no longer valid at ${String(r.ts)} (window closed ${key.meta.not_after})`);
   if (key.revokedAt !== null && tsMs >= key.revokedAt) fail(`key ${sig.kid} was revoked at ${key.meta.revoked_at}, before this receipt`);
-  if (!ed25519Verify(key.key, signingInput(statement), sigBytes as Buffer)) fail('signature does not verify');
 
-  return { seq: expectedSeq, prev: r.prev as string, leafHash: leafHashOf(line), receipt: r as unknown as Receipt };
+  // Fast path: in L the canonical sig object sits right before `,"tenant":…,"ts":…,"v":1}`;
+  // cutting it out gives the statement S the key signed. If the signature verifies over those
+  // bytes, the line is exactly the signer's canonical L with its sig — no re-canonicalisation
+  // needed. Only on failure is the line canonicalised, to say *why* it fails.
+  const suffix = `,"tenant":${JSON.stringify(r.tenant)},"ts":${JSON.stringify(r.ts)},"v":1}`;
+  const sigText = `,"sig":${jcs(sig)}`;
+  const cut = line.length - suffix.length - sigText.length;
+  if (cut > 0 && line.endsWith(suffix) && line.startsWith(sigText, cut)) {
+    const statement = line.slice(0, cut) + suffix;
+    if (ed25519Verify(key.key, signingInput(statement), sigBytes as Buffer)) {
+      return { seq: expectedSeq, prev: r.prev as string, leafHash: leafHashOf(line), receipt: r as unknown as Receipt };
+    }
+  }
+  const unsigned: Record<string, unknown> = { ...r };
+  delete unsigned.sig;
+  const canonical = jcs(unsigned);
+  // Any other encoding of the same object would hash to a different leaf: say so plainly.
+  if (leafFromStatement(canonical, r.tenant as string, r.ts as string, sig as never) !== line) fail('entry is not in RFC 8785 canonical form');
+  return fail('signature does not verify');
 }
 
 /** The `prev` an entry must carry given its predecessor's leaf hash (zeros for seq 0). */

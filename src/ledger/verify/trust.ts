@@ -31,19 +31,44 @@ export interface Trust {
   keys: Map<string, { key: KeyObject; notBefore: number; notAfter: number | null; revokedAt: number | null; meta: TrustKey }>;
 }
 
-/** RFC 3339 with a mandatory zone; the ledger writes `YYYY-MM-DDTHH:MM:SS.sssZ`. */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|([+-])(\d{2}):(\d{2}))$/;
+/** The exact form the ledger writes for receipt `ts` (ARCHITECTURE.md: UTC with milliseconds). */
+const RECEIPT_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-/** Parses an RFC 3339 timestamp to epoch milliseconds, or undefined. */
-export function parseRfc3339(v: unknown): number | undefined {
-  if (typeof v !== 'string' || !RFC3339.test(v)) return undefined;
-  const ms = Date.parse(v);
-  return Number.isNaN(ms) ? undefined : ms;
+/**
+ * Parses an RFC 3339 timestamp to epoch milliseconds, or undefined for anything malformed or
+ * impossible (Feb 30, hour 24, leap seconds, which JavaScript cannot represent). Sub-millisecond
+ * digits are rounded in the direction the caller names, so a trust boundary never moves in the
+ * attacker's favour: `ceil` for window starts, `floor` for window ends and revocations.
+ */
+export function parseRfc3339(v: unknown, round: 'floor' | 'ceil' = 'floor'): number | undefined {
+  if (typeof v !== 'string') return undefined;
+  const m = RFC3339.exec(v);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (year < 100 || month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return undefined;
+  const frac = (m[7] ?? '').padEnd(9, '0');
+  let ms = Date.UTC(year, month - 1, day, hour, minute, second, Number(frac.slice(0, 3)));
+  if (round === 'ceil' && Number(frac.slice(3)) > 0) ms += 1;
+  if (m[9]) {
+    const offset = (Number(m[10]) * 60 + Number(m[11])) * 60_000;
+    if (Number(m[10]) > 23 || Number(m[11]) > 59) return undefined;
+    ms += m[9] === '+' ? -offset : offset;
+  }
+  return ms;
 }
 
-function time(v: unknown, where: string, nullable: boolean): number | null {
-  if (v === null && nullable) return null;
+/** A receipt's `ts`: exactly `YYYY-MM-DDTHH:MM:SS.sssZ` and a real instant. */
+export function parseReceiptTs(v: unknown): number | undefined {
+  if (typeof v !== 'string' || !RECEIPT_TS.test(v)) return undefined;
   const ms = parseRfc3339(v);
+  return ms !== undefined && new Date(ms).toISOString() === v ? ms : undefined;
+}
+
+function time(v: unknown, where: string, nullable: boolean, round: 'floor' | 'ceil'): number | null {
+  if (v === null && nullable) return null;
+  const ms = parseRfc3339(v, round);
   if (ms === undefined) throw new BadInputError(`trust bundle: ${where} must be an RFC 3339 timestamp${nullable ? ' or null' : ''}`);
   return ms;
 }
@@ -79,9 +104,9 @@ export function parseTrustBundle(raw: unknown): Trust {
     if (!['active', 'retiring', 'retired', 'revoked'].includes(key.state as string)) throw new BadInputError(`trust bundle: keys[${i}].state is invalid`);
     keys.set(key.kid, {
       key: publicKeyFromRaw(raw32),
-      notBefore: time(key.not_before, `keys[${i}].not_before`, false) as number,
-      notAfter: time(key.not_after, `keys[${i}].not_after`, true),
-      revokedAt: time(key.revoked_at, `keys[${i}].revoked_at`, true),
+      notBefore: time(key.not_before, `keys[${i}].not_before`, false, 'ceil') as number,
+      notAfter: time(key.not_after, `keys[${i}].not_after`, true, 'floor'),
+      revokedAt: time(key.revoked_at, `keys[${i}].revoked_at`, true, 'floor'),
       meta: key as unknown as TrustKey,
     });
   });

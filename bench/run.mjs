@@ -1,0 +1,142 @@
+// Warden benchmarks: each figure is printed next to a baseline measured in the same run.
+// Usage: npm run bench   (PostgreSQL figures need WARDEN_BENCH_PG_URL or WARDEN_TEST_PG_URL)
+import { generateKeyPairSync, sign, verify, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { openWarden } from '../dist/context.js';
+import { buildTrustBundle } from '../dist/ledger/trust.js';
+import { rootFromLeafHashes, leafHash } from '../dist/ledger/merkle.js';
+import { parseTrustBundle } from '../dist/ledger/verify/trust.js';
+import { verifyLogParallel } from '../dist/ledger/verify/parallel.js';
+
+const N = Number(process.env.WARDEN_BENCH_RECEIPTS ?? 50_000);
+const PG_URL = process.env.WARDEN_BENCH_PG_URL ?? process.env.WARDEN_TEST_PG_URL;
+const results = [];
+
+function report(name, value, unit, baseline, target) {
+  const ratio = baseline ? value / baseline : undefined;
+  const ok = target === undefined ? '' : (ratio ?? value) >= target ? 'PASS' : 'MISS';
+  results.push({ name, value, unit, ratio, target, ok });
+  const r = ratio === undefined ? '' : `  ratio ${ratio.toFixed(2)}`;
+  const t = target === undefined ? '' : `  target ${ratio === undefined ? '≥' : '≥'} ${target}${ratio === undefined ? ` ${unit}` : '×'}  ${ok}`;
+  console.log(`${name.padEnd(52)} ${Math.round(value).toLocaleString('en-US').padStart(10)} ${unit}${r}${t}`);
+}
+
+function rate(fn, ms = 1500) {
+  for (let i = 0; i < 500; i++) fn();
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    for (let i = 0; i < 50; i++) fn();
+    n += 50;
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+function event(i) {
+  return {
+    kind: 'decision', action: 'tool.call', resource: `tool:t${i % 7}`, decision: i % 3 ? 'allow' : 'deny',
+    reasons: [`policy p${i % 11}`], actor: { agent: `agent-${i % 4}`, human: 'alice@example.com', service: 'gateway' },
+    correlation_id: `corr-${i % 1000}`, policy_version: 'pv_1', payload: { i, tool: 'search', args: { q: `query ${i}` } },
+  };
+}
+
+async function tempWarden(storeYaml) {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
+  writeFileSync(join(dir, 'warden.yaml'), `version: 1\norigin: bench.warden/log\n${storeYaml}`);
+  const w = await openWarden(dir, { create: true });
+  await w.ensureTenant('default');
+  return { w, dir };
+}
+
+async function appendThroughput(w) {
+  const inputs = Array.from({ length: N }, (_, i) => event(i));
+  const t0 = performance.now();
+  // Many concurrent callers, as a server sees them; each call is acknowledged after its commit.
+  const calls = [];
+  for (let i = 0; i < N; i += 50) calls.push(w.ledger.append('default', inputs.slice(i, i + 50)));
+  await Promise.all(calls);
+  return N / ((performance.now() - t0) / 1000);
+}
+
+async function checkpointLatency(w, count = 300) {
+  const acked = [];
+  const covered = new Array(count);
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const cp = await w.store.latestCheckpoint('default');
+      const now = performance.now();
+      if (cp) acked.forEach((a, i) => { if (covered[i] === undefined && a.seq < cp.size) covered[i] = now - a.at; });
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  for (let i = 0; i < count; i++) {
+    const [r] = await w.ledger.append('default', [event(i)]);
+    acked.push({ seq: r.seq, at: performance.now() });
+    await new Promise((r2) => setTimeout(r2, 5));
+  }
+  while (covered.filter((x) => x !== undefined).length < count) await new Promise((r) => setTimeout(r, 10));
+  polling = false;
+  await poller;
+  const sorted = covered.slice().sort((a, b) => a - b);
+  return { p50: sorted[Math.floor(count * 0.5)], p99: sorted[Math.floor(count * 0.99)] };
+}
+
+console.log(`Warden benchmarks — node ${process.version}, ${N.toLocaleString('en-US')} receipts\n`);
+
+// Baselines: raw single-core Ed25519 over a receipt-sized message, cached KeyObjects.
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const msg = Buffer.from(`warden-receipt/v1\n${JSON.stringify({ ...event(1), id: 'rcpt_xxxxxxxxxxxxxxxx', prev: 'ab'.repeat(32), seq: 12345, tenant: 'default', ts: new Date().toISOString(), v: 1 })}`);
+const sig = sign(null, msg, privateKey);
+const rawSign = rate(() => sign(null, msg, privateKey));
+const rawVerify = rate(() => verify(null, msg, publicKey, sig));
+report('baseline: raw Ed25519 sign (1 core)', rawSign, 'ops/s');
+report('baseline: raw Ed25519 verify (1 core)', rawVerify, 'ops/s');
+
+// Durable appends on SQLite (WAL, synchronous=FULL, group commit).
+const sq = await tempWarden('store:\n  driver: sqlite\n');
+report(`durable appends, SQLite (${N.toLocaleString('en-US')})`, await appendThroughput(sq.w), 'receipts/s', rawSign, 0.6);
+
+// Bulk verification of the exported log on all cores.
+const head = await sq.w.store.head('default');
+const lines = (await sq.w.store.getReceipts('default', 0, head.size)).map((r) => r.leaf);
+const cp = await sq.w.checkpointer.checkpoint('default');
+const trust = parseTrustBundle(JSON.parse(JSON.stringify(await buildTrustBundle(sq.w.store, 'default'))));
+let t0 = performance.now();
+const rep = await verifyLogParallel(lines, trust, { checkpoint: cp.note });
+const verifyRate = rep.entries / ((performance.now() - t0) / 1000);
+report(`bulk verify of the export (${rep.entries.toLocaleString('en-US')}, worker_threads)`, verifyRate, 'receipts/s', rawVerify, 1.5);
+
+const lat = await checkpointLatency(sq.w);
+report('append → covering signed checkpoint, p50', lat.p50, 'ms');
+report('append → covering signed checkpoint, p99', lat.p99, 'ms');
+if (lat.p99 > 1000) console.log('  MISS: p99 above 1000 ms'); else console.log('  PASS: p99 ≤ 1000 ms');
+await sq.w.close();
+rmSync(sq.dir, { recursive: true, force: true });
+
+// Merkle root recomputation.
+const leaves = Array.from({ length: 200_000 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
+t0 = performance.now();
+rootFromLeafHashes(leaves);
+report('Merkle root recomputation (200,000 leaves)', 200_000 / ((performance.now() - t0) / 1000), 'leaves/s', undefined, 200_000);
+
+// Durable appends on PostgreSQL.
+if (PG_URL) {
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const pgw = await tempWarden(`store:\n  driver: postgres\n  url: ${JSON.stringify(PG_URL)}\n  schema: ${schema}\n`);
+  report(`durable appends, PostgreSQL (${N.toLocaleString('en-US')})`, await appendThroughput(pgw.w), 'receipts/s', rawSign, 0.3);
+  await pgw.w.close();
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`DROP SCHEMA ${schema} CASCADE`);
+  await c.end();
+  rmSync(pgw.dir, { recursive: true, force: true });
+} else {
+  console.log('durable appends, PostgreSQL: SKIPPED (set WARDEN_BENCH_PG_URL)');
+}
+
+const missed = results.filter((r) => r.ok === 'MISS');
+console.log(`\n${results.filter((r) => r.ok === 'PASS').length} targets met, ${missed.length} missed${missed.length ? `: ${missed.map((m) => m.name).join('; ')}` : ''}`);
