@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -146,6 +146,30 @@ describe('warden CLI contract', () => {
     file('cp2.txt', w('ledger', 'checkpoint').out);
     // Revoked now: everything it signed before stays valid.
     expect(warden(['verify', '--trust', join(tmp, 'trust2.json'), '--receipts', join(tmp, 'log2.jsonl'), '--checkpoint', join(tmp, 'cp2.txt')]).code).toBe(0);
+  });
+
+  it('concurrent appending processes never fork, skip or reuse a seq', async () => {
+    const dir = join(tmp, 'multi');
+    warden(['init', '--data', dir]);
+    const batch = (p: number): string => Array.from({ length: 40 }, (_, i) => ev(p * 1000 + i)).join('\n');
+    const runs = Array.from({ length: 4 }, (_, p) =>
+      new Promise<number>((done) => {
+        const child = spawn(process.execPath, [CLI, 'ledger', 'append', '--data', dir], { stdio: ['pipe', 'ignore', 'inherit'] });
+        child.on('exit', (code) => done(code ?? -1));
+        child.stdin.end(batch(p));
+      }),
+    );
+    expect(await Promise.all(runs)).toEqual([0, 0, 0, 0]);
+    warden(['ledger', 'export', '--data', dir, '--out', join(tmp, 'multi.jsonl')]);
+    warden(['trust', 'export', '--data', dir, '--out', join(tmp, 'multi-trust.json')]);
+    file('multi-cp.txt', warden(['ledger', 'checkpoint', '--data', dir]).out);
+    const lines = readFileSync(join(tmp, 'multi.jsonl'), 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(162);
+    const v = warden(['verify', '--trust', join(tmp, 'multi-trust.json'), '--receipts', join(tmp, 'multi.jsonl'), '--checkpoint', join(tmp, 'multi-cp.txt')]);
+    expect(v.code).toBe(0);
+    // Each invocation's receipts are contiguous (one invocation = one transaction).
+    const byProc = lines.slice(2).map((l) => Math.floor((JSON.parse(l) as { payload: { i: number } }).payload.i / 1000));
+    for (let k = 0; k < byProc.length; k += 40) expect(new Set(byProc.slice(k, k + 40)).size).toBe(1);
   });
 
   it('tenants are isolated: separate keys and logs', () => {

@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../../src/server/app.js';
+import { parseTrustBundle } from '../../src/ledger/verify/trust.js';
+import { verifyCheckpointNote } from '../../src/ledger/verify/log.js';
+import { event, tempWarden, type TempWarden } from '../helpers/warden.js';
+
+let t: TempWarden;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  t = await tempWarden('sqlite');
+  await t.w.ledger.append('default', [event(1), event(2)]);
+  app = await buildServer(t.w);
+});
+afterAll(async () => {
+  await app.close();
+  await t.cleanup();
+});
+
+describe('HTTP server (public ledger endpoints)', () => {
+  it('reports health and readiness', async () => {
+    expect((await app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await app.inject({ url: '/readyz' })).statusCode).toBe(200);
+  });
+
+  it('serves the trust bundle, and a checkpoint that verifies against it', async () => {
+    const res = await app.inject({ url: '/.well-known/warden/trust.json' });
+    expect(res.statusCode).toBe(200);
+    const trust = parseTrustBundle(res.json());
+    const cp = await app.inject({ url: '/v1/ledger/default/checkpoint' });
+    expect(cp.headers['content-type']).toMatch(/text\/plain/);
+    expect(verifyCheckpointNote(cp.body, trust).size).toBe(4);
+  });
+
+  it('answers bad input with 4xx in one error format, never leaking internals', async () => {
+    const unknown = await app.inject({ url: '/.well-known/warden/trust.json?tenant=nope' });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    const bad = await app.inject({ url: '/v1/ledger/..%2Fetc/checkpoint' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('BAD_INPUT');
+  });
+});
