@@ -5,7 +5,7 @@ import { TENANT_NAME } from './config/schema.js';
 import { PayloadProtector } from './crypto/envelope.js';
 import { FileKeyProvider, type MasterKeyProvider } from './crypto/key-provider.js';
 import { Keyring } from './crypto/keyring.js';
-import { BadInputError, ConfigError } from './errors.js';
+import { BadInputError, ConfigError, KeyError } from './errors.js';
 import { Checkpointer } from './ledger/checkpointer.js';
 import { KeyLifecycle } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
@@ -50,12 +50,25 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
   }
   const loaded = loadConfig(dataDir);
   const { config, paths } = loaded;
-  const masterKey = FileKeyProvider.open(paths.masterKey, { create: options.create ?? false });
   const store = await openStore(
     config.store.driver === 'postgres'
       ? { driver: 'postgres', url: config.store.url as string, ...(config.store.schema ? { schema: config.store.schema } : {}) }
       : { driver: 'sqlite', path: paths.sqlite },
   );
+  let masterKey: MasterKeyProvider;
+  try {
+    // A master key is only ever created for a store that holds no sealed keys yet: a missing key
+    // next to existing tenants is a lost key, and a new one could open nothing.
+    if (!existsSync(paths.masterKey) && (await store.listTenants()).length > 0) {
+      throw new KeyError(
+        `master key file ${paths.masterKey} is missing, but the store already holds keys sealed by a master key: restore the key from your backup`,
+      );
+    }
+    masterKey = FileKeyProvider.open(paths.masterKey, { create: options.create ?? false });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const keyring = new Keyring(store, masterKey);
   const protector = new PayloadProtector(store, masterKey, config.ledger.data_protection);
   const checkpointer = new Checkpointer(store, keyring, config.ledger.checkpoint_interval);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { openWarden, type OpenOptions, type Warden } from '../context.js';
+import { assertTenantName, openWarden, type OpenOptions, type Warden } from '../context.js';
 import { WardenError } from '../errors.js';
 
 /** Exit codes (docs/cli.md): scripts and auditors depend on them. */
@@ -36,7 +36,30 @@ export async function withWarden<T>(opts: { data: string }, fn: (w: Warden) => P
   }
 }
 
+/** File-system errors a user can fix (missing file, no permission, a directory given as a file). */
+const USER_FS_ERRORS = new Set(['ENOENT', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EEXIST', 'EROFS', 'ENAMETOOLONG']);
+
+export function isUserFsError(err: unknown): err is NodeJS.ErrnoException {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && USER_FS_ERRORS.has(code) && !(err instanceof WardenError);
+}
+
+/**
+ * Like {@link withWarden} for commands that act on one tenant: the name is validated and must
+ * exist, so a typo is an error (exit 2) rather than an empty answer.
+ */
+export async function withTenant<T>(opts: { data: string; tenant: string }, fn: (w: Warden) => Promise<T>): Promise<T> {
+  assertTenantName(opts.tenant);
+  return withWarden(opts, async (w) => {
+    if (!(await w.store.getTenant(opts.tenant))) {
+      throw new WardenError('NOT_FOUND', `unknown tenant "${opts.tenant}" (see \`warden tenants list\`)`);
+    }
+    return fn(w);
+  });
+}
+
 export function exitCodeFor(err: unknown): number {
+  if (isUserFsError(err)) return EXIT.USAGE;
   if (!(err instanceof WardenError)) return EXIT.INTERNAL;
   switch (err.code) {
     case 'BAD_INPUT':

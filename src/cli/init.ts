@@ -1,6 +1,19 @@
 import type { Command } from 'commander';
 import { assertTenantName } from '../context.js';
+import { BadInputError } from '../errors.js';
 import { dataOption, withWarden } from './common.js';
+
+/** A PostgreSQL URL for the config file: well-formed, and without a password in it. */
+function checkPgUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new BadInputError(`--pg: "${url}" is not a URL (expected postgres://user@host:5432/database)`);
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new BadInputError('--pg: expected a postgres:// URL');
+  if (u.password) throw new BadInputError('--pg: keep the password out of the URL (it would be written to warden.yaml); use PGPASSWORD or ~/.pgpass');
+}
 
 export function registerInit(program: Command): void {
   dataOption(program.command('init'))
@@ -8,6 +21,7 @@ export function registerInit(program: Command): void {
     .option('--origin <origin>', 'log origin prefix for checkpoints (tenant logs are <origin>/<tenant>)', 'warden.local/log')
     .option('--pg <url>', 'use PostgreSQL at this URL instead of the embedded SQLite store')
     .action(async (opts: { data: string; origin: string; pg?: string }) => {
+      if (opts.pg !== undefined) checkPgUrl(opts.pg);
       await withWarden(
         opts,
         async (w) => {

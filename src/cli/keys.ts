@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { BadInputError } from '../errors.js';
 import { parseRfc3339 } from '../ledger/verify/trust.js';
 import type { KeyPurpose } from '../store/types.js';
-import { tenantOption, withWarden } from './common.js';
+import { tenantOption, withTenant } from './common.js';
 
 const PURPOSES: readonly KeyPurpose[] = ['receipt', 'note'];
 
@@ -13,7 +13,7 @@ export function registerKeys(program: Command): void {
     .description('list keys with their states and validity windows (never key material)')
     .option('--json', 'JSON output')
     .action(async (opts: { data: string; tenant: string; json?: boolean }) => {
-      await withWarden(opts, async (w) => {
+      await withTenant(opts, async (w) => {
         const list = (await w.store.listKeys(opts.tenant)).map((k) => ({
           kid: k.kid,
           purpose: k.purpose,
@@ -34,7 +34,7 @@ export function registerKeys(program: Command): void {
     .option('--reason <text>', 'reason recorded in the key receipt')
     .action(async (opts: { data: string; tenant: string; purpose: string; emergency?: boolean; reason?: string }) => {
       if (!PURPOSES.includes(opts.purpose as KeyPurpose)) throw new BadInputError(`--purpose must be one of ${PURPOSES.join(', ')}`);
-      await withWarden(opts, async (w) => {
+      await withTenant(opts, async (w) => {
         const r = await w.keys.rotate(opts.tenant, opts.purpose as KeyPurpose, {
           emergency: opts.emergency ?? false,
           ...(opts.reason ? { reason: opts.reason } : {}),
@@ -55,7 +55,7 @@ export function registerKeys(program: Command): void {
         if (ms === undefined) throw new BadInputError(`--at must be an RFC 3339 timestamp, got "${opts.at}"`);
         at = new Date(ms).toISOString();
       }
-      await withWarden(opts, async (w) => {
+      await withTenant(opts, async (w) => {
         const r = await w.keys.revoke(opts.tenant, kid, at, opts.reason);
         process.stdout.write(`revoked ${kid} (receipt seq ${r.seq})\n`);
       });

@@ -6,7 +6,7 @@ import type { Json } from '../crypto/jcs.js';
 import { BadInputError } from '../errors.js';
 import { proveReceipt } from '../ledger/proofs.js';
 import { MAX_LINE_BYTES } from '../ledger/verify/log.js';
-import { readStdin, tenantOption, withWarden } from './common.js';
+import { readStdin, tenantOption, withTenant } from './common.js';
 
 /** Parses JSONL input strictly: every non-blank line must be one JSON object ≤ 1 MiB. */
 export function parseJsonLines(text: string): unknown[] {
@@ -38,7 +38,7 @@ export function registerLedger(program: Command): void {
       const text = opts.file ? readFileSync(opts.file, 'utf8') : await readStdin();
       const events = parseJsonLines(text);
       if (events.length === 0) throw new BadInputError('no events to append (expected one JSON object a line)');
-      await withWarden(opts, async (w) => {
+      await withTenant(opts, async (w) => {
         const receipts = await w.ledger.append(opts.tenant, events);
         process.stdout.write(receipts.map((r) => JSON.stringify(r)).join('\n') + '\n');
       });
@@ -48,7 +48,7 @@ export function registerLedger(program: Command): void {
     .description('export the log: one receipt a line, each line exactly its JCS leaf input, in seq order')
     .requiredOption('--out <file>', 'output file (.jsonl)')
     .action(async (opts: { data: string; tenant: string; out: string }) => {
-      await withWarden(opts, async (w) => {
+      await withTenant(opts, async (w) => {
         const head = await w.store.head(opts.tenant);
         const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined;
         bar?.start(head.size, 0);
@@ -80,7 +80,7 @@ export function registerLedger(program: Command): void {
   tenantOption(ledger.command('checkpoint'))
     .description('print the latest signed checkpoint note (signing a fresh one first if entries are newer)')
     .action(async (opts: { data: string; tenant: string }) => {
-      await withWarden(opts, async (w) => {
+      await withTenant(opts, async (w) => {
         const cp = await w.checkpointer.checkpoint(opts.tenant);
         process.stdout.write(cp.note);
       });
@@ -90,7 +90,7 @@ export function registerLedger(program: Command): void {
     .description('print the C2SP tlog-proof of one entry (offline-verifiable with `warden verify --proof`)')
     .requiredOption('--seq <n>', 'entry index')
     .action(async (opts: { data: string; tenant: string; seq: string }) => {
-      await withWarden(opts, async (w) => {
+      await withTenant(opts, async (w) => {
         process.stdout.write(await proveReceipt(w.store, w.checkpointer, opts.tenant, parseSeq(opts.seq)));
       });
     });
@@ -99,7 +99,7 @@ export function registerLedger(program: Command): void {
     .description('print one receipt with its sensitive fields decrypted (where the data key still exists)')
     .requiredOption('--seq <n>', 'entry index')
     .action(async (opts: { data: string; tenant: string; seq: string }) => {
-      await withWarden(opts, async (w) => {
+      await withTenant(opts, async (w) => {
         const [row] = await w.store.getReceipts(opts.tenant, parseSeq(opts.seq), 1);
         if (!row) throw new BadInputError(`no entry ${opts.seq} in tenant ${opts.tenant}`);
         const receipt = JSON.parse(row.leaf) as { id: string; payload: Record<string, Json> };

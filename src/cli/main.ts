@@ -1,7 +1,15 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { WardenError } from '../errors.js';
-import { EXIT, exitCodeFor } from './common.js';
+import { EXIT, exitCodeFor, isUserFsError } from './common.js';
+
+// Everything Warden writes (database, exports, keys) is private to its owner by default.
+process.umask(0o077);
+// `warden … | head` closes stdout early: that is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 import { registerConfig } from './config.js';
 import { registerInit, registerTenants } from './init.js';
 import { registerKeys } from './keys.js';
@@ -36,7 +44,12 @@ try {
     // --help and --version exit 0; usage errors already printed their message.
     process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
   } else {
-    const message = err instanceof WardenError ? err.message : `internal error: ${(err as Error).message}`;
+    const message =
+      err instanceof WardenError
+        ? err.message
+        : isUserFsError(err)
+          ? `${err.code}: ${err.path ?? ''} ${err.syscall ? `(${err.syscall})` : ''}`.trim()
+          : `internal error: ${(err as Error).message}`;
     process.stderr.write(`warden: ${message}\n`);
     process.exitCode = exitCodeFor(err);
   }

@@ -20,7 +20,10 @@ export function registerServe(program: Command): void {
       const housekeeping = setInterval(() => {
         void (async () => {
           for (const t of await w.store.listTenants()) {
-            await w.keys.tick(t.name, config.keys.rotation_interval, config.keys.retiring_grace);
+            // One tenant's failure must not stop the others' rotations.
+            await w.keys
+              .tick(t.name, config.keys.rotation_interval, config.keys.retiring_grace)
+              .catch((err: Error) => process.stderr.write(`warden: key housekeeping for tenant ${t.name} failed: ${err.message}\n`));
           }
         })().catch((err: Error) => process.stderr.write(`warden: key housekeeping failed: ${err.message}\n`));
       }, 60_000);

@@ -4,6 +4,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { configSchema, type WardenConfig } from './schema.js';
+import { formatDuration } from './duration.js';
 
 export const CONFIG_FILE = 'warden.yaml';
 
@@ -112,7 +113,11 @@ export function loadConfig(dataDir: string, env: NodeJS.ProcessEnv = process.env
 
 /** The effective configuration as YAML, with secrets (URL passwords) redacted. */
 export function showConfig(config: WardenConfig): string {
-  const copy = structuredClone(config) as WardenConfig;
+  const copy = structuredClone(config) as unknown as Record<string, Record<string, unknown>> & WardenConfig;
+  // Durations are held in milliseconds; show them as written.
+  (copy.keys as Record<string, unknown>).rotation_interval = formatDuration(config.keys.rotation_interval);
+  (copy.keys as Record<string, unknown>).retiring_grace = formatDuration(config.keys.retiring_grace);
+  (copy.ledger as Record<string, unknown>).checkpoint_interval = formatDuration(config.ledger.checkpoint_interval);
   if (copy.store.url) {
     try {
       const u = new URL(copy.store.url);

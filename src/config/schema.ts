@@ -31,8 +31,8 @@ export const configSchema = z
         provider: z.literal('file').default('file'),
         /** Master key file, relative to the data directory. Mode 0600 is enforced. */
         master_key_file: z.string().min(1).default('master.key'),
-        /** Scheduled rotation of receipt-signing keys. */
-        rotation_interval: durationSchema.default(90 * 86_400_000),
+        /** Scheduled rotation of the receipt and checkpoint-note keys (at least 1h). */
+        rotation_interval: durationSchema.refine((ms) => ms >= 3_600_000, 'expected at least 1h').default(90 * 86_400_000),
         /** How long a rotated-out key stays `retiring` before it is `retired`. */
         retiring_grace: durationSchema.default(3_600_000),
       })

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { BadInputError, KeyError } from '../errors.js';
 import type { Store } from '../store/types.js';
 import { open, seal } from './aead.js';
@@ -14,10 +14,9 @@ export interface EncryptedField {
   ct: string;
 }
 
-/** How a sensitive field appears when data protection is off: only its hash is kept. */
+/** How a sensitive field appears when data protection is off: the value is not kept at all. */
 export interface RedactedField {
-  $redacted: 'sha256';
-  digest: string;
+  $redacted: true;
 }
 
 export function isEncryptedField(v: unknown): v is EncryptedField {
@@ -83,10 +82,8 @@ export class PayloadProtector {
   async protect(tenant: string, receiptId: string, payload: Record<string, Json>, paths: readonly string[]): Promise<Record<string, Json>> {
     if (paths.length === 0) return payload;
     if (!this.enabled) {
-      return mapPaths(payload, paths, async (value) => ({
-        $redacted: 'sha256',
-        digest: createHash('sha256').update(jcs(value)).digest('hex'),
-      }));
+      // No digest: an unsalted hash of an e-mail address or a short token is easily guessed.
+      return mapPaths(payload, paths, async () => ({ $redacted: true }));
     }
     const dk = await this.activeKey(tenant);
     return mapPaths(payload, paths, async (value, path) => {

@@ -98,7 +98,15 @@ export class Keyring {
     for (const record of records) {
       // Only keys that may still sign are unwrapped; retired and revoked keys stay sealed.
       if (record.state !== 'active' && record.state !== 'retiring') continue;
-      const der = await this.provider.unwrap(record.wrapped_private_key, wrapContext(tenant, record.kid));
+      let der: Buffer;
+      try {
+        der = await this.provider.unwrap(record.wrapped_private_key, wrapContext(tenant, record.kid));
+      } catch (err) {
+        throw new KeyError(
+          `cannot unseal key ${record.kid} of tenant ${tenant} with the master key (${this.provider.description}): wrong or replaced master key, or a tampered key row`,
+          { cause: err },
+        );
+      }
       signers.set(record.kid, { kid: record.kid, record, privateKey: privateKeyFromPkcs8(der) });
       der.fill(0);
     }

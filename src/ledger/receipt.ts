@@ -57,6 +57,9 @@ export interface ReceiptInput {
 }
 
 const MAX_SHORT = 1024;
+const INPUT_FIELDS: ReadonlySet<string> = new Set([
+  'kind', 'action', 'resource', 'decision', 'reasons', 'actor', 'correlation_id', 'policy_version', 'payload', 'sensitive',
+]);
 
 function shortString(v: unknown, field: string, nullable: boolean): string | null {
   if (v === undefined || v === null) {
@@ -93,9 +96,14 @@ function checkJson(value: unknown, path: string, depth: number): void {
 export function normaliseInput(raw: unknown): Required<Omit<ReceiptInput, 'sensitive'>> & { sensitive: string[] } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new BadInputError('receipt input must be a JSON object');
   const r = raw as Record<string, unknown>;
+  // A misspelt field (say `resouce`) must not vanish silently from the record.
+  const unknown = Object.keys(r).find((k) => !INPUT_FIELDS.has(k));
+  if (unknown !== undefined) throw new BadInputError(`unknown field "${unknown}" (expected ${[...INPUT_FIELDS].join(', ')})`);
   const actorRaw = r.actor ?? {};
   if (typeof actorRaw !== 'object' || actorRaw === null || Array.isArray(actorRaw)) throw new BadInputError('actor: expected an object');
   const a = actorRaw as Record<string, unknown>;
+  const unknownActor = Object.keys(a).find((k) => k !== 'human' && k !== 'agent' && k !== 'service');
+  if (unknownActor !== undefined) throw new BadInputError(`actor: unknown field "${unknownActor}" (expected human, agent, service)`);
   const reasons = r.reasons ?? [];
   if (!Array.isArray(reasons) || reasons.some((x) => typeof x !== 'string' || x.length > 4096) || reasons.length > 64) {
     throw new BadInputError('reasons: expected up to 64 strings');

@@ -28,7 +28,16 @@ function statusFor(err: unknown): number {
  * authenticated routes (identity and gateway issues).
  */
 export async function buildServer(w: Warden): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: w.loaded.config.server.body_limit });
+  const level = w.loaded.config.log.level;
+  const app = Fastify({
+    logger: level === 'silent' ? false : { level },
+    disableRequestLogging: true,
+    bodyLimit: w.loaded.config.server.body_limit,
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
+  });
 
   app.setErrorHandler((err, _req, reply) => {
     const status = (err as { statusCode?: number }).statusCode && !(err instanceof WardenError) ? ((err as { statusCode: number }).statusCode) : statusFor(err);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -201,6 +201,34 @@ describe('warden CLI contract', () => {
     const r = warden(['keys', 'list', '--data', dir]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/newer/);
+  });
+
+  it('file and tenant mistakes are usage errors (exit 2), not internal ones', () => {
+    expect(w('ledger', 'append', '--file', join(tmp, 'no-such.jsonl')).code).toBe(2);
+    expect(w('ledger', 'export', '--out', join(tmp, 'no-dir', 'x.jsonl')).code).toBe(2);
+    expect(warden(['verify', '--trust', join(tmp, 'trust.json'), '--receipts', tmp]).code).toBe(2);
+    const unknown = w('keys', 'list', '--tenant', 'nope');
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/unknown tenant "nope"/);
+    expect(w('keys', 'list', '--tenant', 'Bad!').err).toMatch(/invalid tenant name/);
+    expect(w('ledger', 'append', '--file', file('typo.jsonl', '{"action":"x","resouce":"y"}\n')).err).toMatch(/unknown field "resouce"/);
+    expect(warden(['init', '--data', join(tmp, 'pg1'), '--pg', 'not a url']).code).toBe(2);
+    expect(warden(['init', '--data', join(tmp, 'pg2'), '--pg', 'postgres://u:secret@127.0.0.1/x']).err).toMatch(/PGPASSWORD/);
+  });
+
+  it('never replaces a missing master key next to an existing data dir', () => {
+    const dir = join(tmp, 'lost-key');
+    warden(['init', '--data', dir]);
+    const key = readFileSync(join(dir, 'master.key'));
+    rmSync(join(dir, 'master.key'));
+    for (const cmd of [['init'], ['keys', 'list']]) {
+      const r = warden([...cmd, '--data', dir]);
+      expect(r.code).toBe(3);
+      expect(r.err).toMatch(/master key file .* is missing.*restore the key from your backup/);
+    }
+    expect(existsSync(join(dir, 'master.key'))).toBe(false);
+    writeFileSync(join(dir, 'master.key'), key, { mode: 0o600 });
+    expect(warden(['keys', 'list', '--data', dir]).code).toBe(0);
   });
 
   it('commands other than init and serve do not create a data dir', () => {

@@ -84,8 +84,8 @@ for (const driver of drivers()) {
       t = await tempWarden(driver, 'ledger:\n  data_protection: false\n  sensitive_fields: [card]\n');
       await appendSensitive(t);
       const lines = await exportLines(t.w);
-      const r = JSON.parse(lines[2] as string) as { payload: { card: { $redacted: string; digest: string } } };
-      expect(r.payload.card.$redacted).toBe('sha256');
+      const r = JSON.parse(lines[2] as string) as { payload: { card: unknown } };
+      expect(r.payload.card).toEqual({ $redacted: true });
       expect(rawStoreBytes(t).includes(SECRET_CARD.slice(0, 20))).toBe(false);
     });
   });

@@ -42,3 +42,11 @@ describe('HTTP server (public ledger endpoints)', () => {
     expect(bad.json().error.code).toBe('BAD_INPUT');
   });
 });
+
+describe('HTTP server errors', () => {
+  it('answers unknown routes in the one error format', async () => {
+    const res = await app.inject({ url: '/nope' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+});
