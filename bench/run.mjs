@@ -54,10 +54,17 @@ async function tempWarden(storeYaml) {
 async function appendThroughput(w) {
   const inputs = Array.from({ length: N }, (_, i) => event(i));
   const t0 = performance.now();
-  // Many concurrent callers, as a server sees them; each call is acknowledged after its commit.
-  const calls = [];
-  for (let i = 0; i < N; i += 50) calls.push(w.ledger.append('default', inputs.slice(i, i + 50)));
-  await Promise.all(calls);
+  // 64 concurrent clients, as a server sees them: each appends 50 receipts, waits for the
+  // durable acknowledgement, then sends its next call.
+  let next = 0;
+  const client = async () => {
+    while (next < N) {
+      const start = next;
+      next += 50;
+      await w.ledger.append('default', inputs.slice(start, Math.min(start + 50, N)));
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, client));
   return N / ((performance.now() - t0) / 1000);
 }
 
@@ -91,8 +98,10 @@ console.log(`Warden benchmarks — node ${process.version}, ${N.toLocaleString('
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const msg = Buffer.from(`warden-receipt/v1\n${JSON.stringify({ ...event(1), id: 'rcpt_xxxxxxxxxxxxxxxx', prev: 'ab'.repeat(32), seq: 12345, tenant: 'default', ts: new Date().toISOString(), v: 1 })}`);
 const sig = sign(null, msg, privateKey);
-const rawSign = rate(() => sign(null, msg, privateKey));
-const rawVerify = rate(() => verify(null, msg, publicKey, sig));
+// Median of three runs for every rate: a shared 2-core machine is noisy.
+const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const rawSign = median([0, 1, 2].map(() => rate(() => sign(null, msg, privateKey), 700)));
+const rawVerify = median([0, 1, 2].map(() => rate(() => verify(null, msg, publicKey, sig), 700)));
 report('baseline: raw Ed25519 sign (1 core)', rawSign, 'ops/s');
 report('baseline: raw Ed25519 verify (1 core)', rawVerify, 'ops/s');
 
@@ -105,10 +114,15 @@ const head = await sq.w.store.head('default');
 const lines = (await sq.w.store.getReceipts('default', 0, head.size)).map((r) => r.leaf);
 const cp = await sq.w.checkpointer.checkpoint('default');
 const trust = parseTrustBundle(JSON.parse(JSON.stringify(await buildTrustBundle(sq.w.store, 'default'))));
-let t0 = performance.now();
-const rep = await verifyLogParallel(lines, trust, { checkpoint: cp.note });
-const verifyRate = rep.entries / ((performance.now() - t0) / 1000);
-report(`bulk verify of the export (${rep.entries.toLocaleString('en-US')}, worker_threads)`, verifyRate, 'receipts/s', rawVerify, 1.5);
+let t0;
+const verifyRates = [];
+let rep;
+for (let k = 0; k < 3; k++) {
+  t0 = performance.now();
+  rep = await verifyLogParallel(lines, trust, { checkpoint: cp.note });
+  verifyRates.push(rep.entries / ((performance.now() - t0) / 1000));
+}
+report(`bulk verify of the export (${rep.entries.toLocaleString('en-US')}, worker_threads, median of 3)`, median(verifyRates), 'receipts/s', rawVerify, 1.5);
 
 const lat = await checkpointLatency(sq.w);
 report('append → covering signed checkpoint, p50', lat.p50, 'ms');

@@ -4,7 +4,7 @@ import type { Json } from '../crypto/jcs.js';
 import { BadInputError, StoreError, WardenError } from '../errors.js';
 import type { LogHead, Mutation, ReceiptRow, Store } from '../store/types.js';
 import { Presigner, type PredictedHead, type Presigned } from './presign.js';
-import { newReceiptId, normaliseInput, prepareStatement, sealStatement, ZERO_HASH_HEX, type PreparedStatement, type Receipt } from './receipt.js';
+import { newReceiptId, normaliseInput, prepareStatement, BatchSealer, ZERO_HASH_HEX, type PreparedStatement, type Receipt } from './receipt.js';
 
 export interface LedgerOptions {
   /** Receipts per group commit. */
@@ -70,6 +70,10 @@ export class Ledger {
   async append(tenant: string, inputs: readonly unknown[], options: AppendOptions = {}): Promise<Receipt[]> {
     if (inputs.length === 0) return [];
     const items: Prepared[] = [];
+    const protect: { index: number; paths: string[] }[] = [];
+    // First pass, synchronous: validate everything and canonicalise what needs no encryption,
+    // so the signed bytes are fixed before this call yields (a caller mutating its objects
+    // afterwards changes nothing that is signed).
     for (const [i, raw] of inputs.entries()) {
       let input;
       try {
@@ -81,11 +85,10 @@ export class Ledger {
       if (RESERVED_KINDS.has(input.kind) && !options.system) {
         throw new BadInputError(`${inputs.length > 1 ? `entry ${i + 1}: ` : ''}kind "${input.kind}" is reserved for Warden's own receipts`);
       }
-      const id = newReceiptId();
-      const payload = await this.protector.protect(tenant, id, input.payload, [...this.options.sensitiveFields, ...input.sensitive]);
+      const paths = this.options.sensitiveFields.length || input.sensitive.length ? [...this.options.sensitiveFields, ...input.sensitive] : [];
       const fields: Prepared['fields'] = {
         v: 1,
-        id,
+        id: newReceiptId(),
         kind: input.kind,
         correlation_id: input.correlation_id,
         actor: { human: input.actor.human ?? null, agent: input.actor.agent ?? null, service: input.actor.service ?? null },
@@ -94,15 +97,16 @@ export class Ledger {
         decision: input.decision,
         reasons: input.reasons,
         policy_version: input.policy_version,
-        payload: payload as { [k: string]: Json },
+        payload: paths.length ? structuredClone(input.payload) : input.payload,
       };
-      // Canonicalised now, outside the append transaction; the size is known before queueing, so
-      // one oversized entry cannot fail a shared batch.
-      const statement = prepareStatement(fields);
-      if (Buffer.byteLength(statement.head) + Buffer.byteLength(statement.mid) + 512 > this.options.maxReceiptBytes) {
-        throw new BadInputError(`entry ${i + 1}: receipt would exceed ${this.options.maxReceiptBytes} bytes`);
-      }
-      items.push({ fields, statement });
+      if (paths.length) protect.push({ index: i, paths });
+      items.push({ fields, statement: paths.length ? { head: '', mid: '' } : this.#prepare(fields, i) });
+    }
+    // Second pass: encrypt sensitive fields (may await the data key), then canonicalise those.
+    for (const { index, paths } of protect) {
+      const item = items[index] as Prepared;
+      item.fields.payload = (await this.protector.protect(tenant, item.fields.id, item.fields.payload, paths)) as { [k: string]: Json };
+      item.statement = this.#prepare(item.fields, index);
     }
     return new Promise<Receipt[]>((resolve, reject) => {
       const queue = this.#queues.get(tenant) ?? [];
@@ -110,6 +114,16 @@ export class Ledger {
       this.#queues.set(tenant, queue);
       if (!this.#flushing.has(tenant)) void this.#flush(tenant);
     });
+  }
+
+  /** Canonicalises one receipt's fixed part; refuses it if it would exceed the size limit. */
+  #prepare(fields: Prepared['fields'], index: number): PreparedStatement {
+    const statement = prepareStatement(fields);
+    // Checked before queueing, so one oversized entry cannot fail a shared batch.
+    if (Buffer.byteLength(statement.head) + Buffer.byteLength(statement.mid) + 512 > this.options.maxReceiptBytes) {
+      throw new BadInputError(`entry ${index + 1}: receipt would exceed ${this.options.maxReceiptBytes} bytes`);
+    }
+    return statement;
   }
 
   /** Resolves once every queued append has committed or failed. */
@@ -239,11 +253,12 @@ export class Ledger {
     // A receipt's ts must fall inside its key's validity window even if clocks step back.
     const now = planned?.ts ?? maxIso(new Date().toISOString(), signer.record.not_before);
     let prev = head.size === 0 ? ZERO_HASH_HEX : head.last_leaf_hash.toString('hex');
+    const sealer = new BatchSealer(tenant, now, signer);
     let seq = head.size;
     const rows: ReceiptRow[] = [];
     batch.forEach((pending, i) => {
       for (const item of pending.items) {
-        const { leaf, leafHash, sig } = sealStatement(item.statement, { prev, seq, tenant, ts: now }, signer);
+        const { leaf, leafHash, sig } = sealer.seal(item.statement, prev, seq);
         const f = item.fields;
         rows.push({ seq, id: f.id, ts: now, kind: f.kind, correlation_id: f.correlation_id, leaf, leaf_hash: leafHash });
         (out[i] as Receipt[]).push({ ...f, tenant, seq, ts: now, prev, sig });

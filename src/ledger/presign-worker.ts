@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { sealStatement, type PreparedStatement } from './receipt.js';
+import { BatchSealer, type PreparedStatement } from './receipt.js';
 
 /** A batch to sign on a predicted log head (see presign.ts). */
 export interface PresignJob {
@@ -28,8 +28,9 @@ parentPort?.on('message', (job: PresignJob) => {
   const hashes = new Uint8Array(job.statements.length * 32);
   let prev = job.prev;
   try {
+    const sealer = new BatchSealer(job.tenant, job.ts, { kid: job.kid, privateKey: job.key });
     job.statements.forEach((st, i) => {
-      const sealed = sealStatement(st, { prev, seq: job.seq + i, tenant: job.tenant, ts: job.ts }, { kid: job.kid, privateKey: job.key });
+      const sealed = sealer.seal(st, prev, job.seq + i);
       leaves.push(sealed.leaf);
       sigs.push(sealed.sig.value);
       hashes.set(sealed.leafHash, i * 32);

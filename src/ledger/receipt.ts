@@ -90,8 +90,8 @@ function checkJson(value: unknown, path: string, depth: number): void {
 }
 
 /**
- * Validates caller input into a normalised ReceiptInput (a snapshot: later changes to the
- * caller's object cannot change what is signed).
+ * Validates caller input into a normalised ReceiptInput. The payload is not copied: callers
+ * canonicalise it (a snapshot) before yielding, or clone it themselves.
  */
 export function normaliseInput(raw: unknown): Required<Omit<ReceiptInput, 'sensitive'>> & { sensitive: string[] } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new BadInputError('receipt input must be a JSON object');
@@ -126,7 +126,7 @@ export function normaliseInput(raw: unknown): Required<Omit<ReceiptInput, 'sensi
     },
     correlation_id: shortString(r.correlation_id, 'correlation_id', true),
     policy_version: shortString(r.policy_version, 'policy_version', true),
-    payload: structuredClone(payload) as { [k: string]: Json },
+    payload: payload as { [k: string]: Json },
     sensitive: [...(sensitive as string[])],
   };
 }
@@ -211,24 +211,52 @@ export function leafFromStatement(statement: string, tenant: string, ts: string,
   return `${statement.slice(0, -suffix.length)},"sig":${jcs(sig)}${suffix}`;
 }
 
+const LEAF_PREFIX = Buffer.of(0);
+
 export function leafHashOf(leaf: string): Buffer {
-  return createHash('sha256').update(Buffer.of(0)).update(leaf, 'utf8').digest();
+  return createHash('sha256').update(LEAF_PREFIX).update(leaf, 'utf8').digest();
 }
 
 /**
- * Signs a prepared statement at its place in the log: returns L, its leaf hash and the
- * signature. This is the hot path of every append (one Ed25519 signature, one SHA-256).
+ * Signs consecutive prepared statements of one batch (same tenant, ts and key): the envelope
+ * fields are validated once, then each receipt costs one Ed25519 signature and one SHA-256.
+ * This is the hot path of every append.
  */
+export class BatchSealer {
+  readonly #tail: string;
+  readonly #sigPrefix: string;
+
+  constructor(
+    readonly tenant: string,
+    readonly ts: string,
+    private readonly key: { kid: string; privateKey: KeyObject },
+  ) {
+    if (!SAFE_TOKEN.test(tenant) || !SAFE_TOKEN.test(ts) || !SAFE_TOKEN.test(key.kid)) {
+      throw new Error('receipt envelope fields are not in their fixed alphabets');
+    }
+    this.#tail = `,"tenant":"${tenant}","ts":"${ts}","v":1}`;
+    this.#sigPrefix = `,"sig":{"alg":"Ed25519","kid":"${key.kid}","value":"`;
+  }
+
+  /** `prev` must be 64 lower-case hex digits (checked), `seq` a safe integer. */
+  seal(p: PreparedStatement, prev: string, seq: number): { leaf: string; leafHash: Buffer; sig: ReceiptSignature } {
+    if (prev.length !== 64 || !Number.isSafeInteger(seq) || !HEX64.test(prev)) throw new Error('receipt prev or seq is malformed');
+    const body = `${p.head.slice(0, -1)},"prev":"${prev}",${p.mid.slice(1, -1)},"seq":${seq}`;
+    const value = ed25519Sign(this.key.privateKey, signingInput(body + this.#tail)).toString('base64');
+    const leaf = `${body}${this.#sigPrefix}${value}"}${this.#tail}`;
+    return { leaf, leafHash: leafHashOf(leaf), sig: { alg: 'Ed25519', kid: this.key.kid, value } };
+  }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Signs one prepared statement at its place in the log (see {@link BatchSealer}). */
 export function sealStatement(
   p: PreparedStatement,
   at: { prev: string; seq: number; tenant: string; ts: string },
   key: { kid: string; privateKey: KeyObject },
 ): { leaf: string; leafHash: Buffer; sig: ReceiptSignature } {
-  const { body, tail } = splice(p, at.prev, at.seq, at.tenant, at.ts);
-  const value = ed25519Sign(key.privateKey, signingInput(body + tail)).toString('base64');
-  if (!SAFE_TOKEN.test(key.kid)) throw new Error('kid is not in its fixed alphabet');
-  const leaf = `${body},"sig":{"alg":"Ed25519","kid":"${key.kid}","value":"${value}"}${tail}`;
-  return { leaf, leafHash: leafHashOf(leaf), sig: { alg: 'Ed25519', kid: key.kid, value } };
+  return new BatchSealer(at.tenant, at.ts, key).seal(p, at.prev, at.seq);
 }
 
 /** Signs an unsigned receipt: returns the receipt, its leaf input L and leaf hash. */

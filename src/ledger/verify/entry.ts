@@ -68,7 +68,8 @@ export function verifyEntry(line: string, trust: Trust, expectedSeq: number): Ve
   // bytes, the line is exactly the signer's canonical L with its sig — no re-canonicalisation
   // needed. Only on failure is the line canonicalised, to say *why* it fails.
   const suffix = `,"tenant":${JSON.stringify(r.tenant)},"ts":${JSON.stringify(r.ts)},"v":1}`;
-  const sigText = `,"sig":${jcs(sig)}`;
+  // JCS of {alg, kid, value}: keys already in order, strings serialised as JSON.stringify does.
+  const sigText = `,"sig":{"alg":"Ed25519","kid":${JSON.stringify(sig.kid)},"value":${JSON.stringify(sig.value)}}`;
   const cut = line.length - suffix.length - sigText.length;
   if (cut > 0 && line.endsWith(suffix) && line.startsWith(sigText, cut)) {
     const statement = line.slice(0, cut) + suffix;

@@ -6,7 +6,7 @@
  * import { parseTrustBundle, LogVerifier } from 'warden/verify';
  * const trust = parseTrustBundle(JSON.parse(bundleText));
  * const v = new LogVerifier(trust, checkpointNote);
- * for (const line of exportText.split('\n').filter(Boolean)) v.push(line);
+ * for (const line of exportText.replace(/\n$/, '').split('\n')) v.push(line);
  * console.log(v.finish().entries);
  */
 export { parseTrustBundle, type Trust, type TrustBundle, type TrustKey } from './trust.js';

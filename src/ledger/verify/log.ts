@@ -5,6 +5,7 @@ import { expectedPrev, verifyEntry } from './entry.js';
 import type { Trust } from './trust.js';
 
 export const MAX_LINE_BYTES = 1024 * 1024;
+const ZERO_HASH = Buffer.alloc(32);
 
 export interface LogReport {
   entries: number;
@@ -52,6 +53,16 @@ export class LogVerifier {
   pushVerified(seq: number, prev: string, leafHash: Buffer): void {
     if (seq !== this.#range.size) throw new VerificationError(`out of order (expected ${this.#range.size})`, seq);
     if (prev !== expectedPrev(this.#last)) throw new VerificationError("prev does not match the previous entry's leaf hash (chain broken)", seq);
+    this.#range.append(leafHash);
+    this.#last = leafHash;
+    if (this.#checkpoint && this.#range.size === this.#checkpoint.size) this.#rootAt = this.#range.root();
+  }
+
+  /** {@link pushVerified} with `prev` as raw bytes (the parallel path avoids hex round trips). */
+  pushVerifiedRaw(seq: number, prev: Buffer, leafHash: Buffer): void {
+    if (seq !== this.#range.size) throw new VerificationError(`out of order (expected ${this.#range.size})`, seq);
+    const expected = this.#last ?? ZERO_HASH;
+    if (!prev.equals(expected)) throw new VerificationError("prev does not match the previous entry's leaf hash (chain broken)", seq);
     this.#range.append(leafHash);
     this.#last = leafHash;
     if (this.#checkpoint && this.#range.size === this.#checkpoint.size) this.#rootAt = this.#range.root();

@@ -7,7 +7,7 @@ import type { Trust } from './trust.js';
 import type { ChunkReply, ChunkRequest } from './worker.js';
 import { BadInputError } from '../../errors.js';
 
-const CHUNK = 2000;
+const CHUNK = 1000;
 
 
 /**
@@ -23,10 +23,15 @@ export async function verifyLogParallel(
   const verifier = new LogVerifier(trust, options.checkpoint);
   const n = Math.max(1, options.workers ?? availableParallelism());
   const workers = Array.from({ length: n }, () => spawnModuleWorker(import.meta.url, 'worker'));
+  const inFlight = workers.map(() => 0);
+  const owner = new Map<number, number>();
   const pending = new Map<number, { resolve: (r: ChunkReply) => void; reject: (e: unknown) => void }>();
   for (const w of workers) {
     w.postMessage({ trust: trust.bundle });
     w.on('message', (r: ChunkReply) => {
+      const k = owner.get(r.id) as number;
+      inFlight[k] = (inFlight[k] as number) - 1;
+      owner.delete(r.id);
       pending.get(r.id)?.resolve(r);
       pending.delete(r.id);
     });
@@ -37,9 +42,13 @@ export async function verifyLogParallel(
   let startSeq = 0;
   let chunk: string[] = [];
   const submit = (): void => {
-    const req: ChunkRequest = { id: nextId, startSeq, lines: chunk };
+    const req: ChunkRequest = { id: nextId, startSeq, text: chunk.join('\n') };
     results.push(new Promise((resolve, reject) => pending.set(req.id, { resolve, reject })));
-    (workers[nextId % n] as Worker).postMessage(req);
+    // Least-loaded worker, not round-robin: a slower thread never leaves the other idle.
+    const k = inFlight.indexOf(Math.min(...inFlight));
+    inFlight[k] = (inFlight[k] as number) + 1;
+    owner.set(req.id, k);
+    (workers[k] as Worker).postMessage(req);
     nextId++;
     startSeq += chunk.length;
     chunk = [];
@@ -51,9 +60,11 @@ export async function verifyLogParallel(
       const reply = await (results[consumed] as Promise<ChunkReply>);
       results[consumed] = undefined as never;
       const base = consumed * CHUNK;
-      reply.prevs.forEach((prev, i) => {
-        verifier.pushVerified(base + i, prev, Buffer.from(reply.leafHashes.subarray(i * 32, i * 32 + 32)));
-      });
+      const prevs = Buffer.from(reply.prevs.buffer, reply.prevs.byteOffset, reply.prevs.byteLength);
+      const hashes = Buffer.from(reply.leafHashes.buffer, reply.leafHashes.byteOffset, reply.leafHashes.byteLength);
+      for (let i = 0; i < reply.count; i++) {
+        verifier.pushVerifiedRaw(base + i, prevs.subarray(i * 32, i * 32 + 32), hashes.subarray(i * 32, i * 32 + 32));
+      }
       if (reply.error) throw new VerificationError(reply.error.message.replace(/^seq \d+: /, ''), reply.error.seq);
       consumed++;
       options.onProgress?.(verifier.size);
@@ -69,7 +80,7 @@ export async function verifyLogParallel(
       chunk.push(line);
       if (chunk.length === CHUNK) {
         submit();
-        await drainTo(n * 4);
+        await drainTo(n * 8);
       }
     }
     if (chunk.length) submit();

@@ -62,8 +62,9 @@ export function parseRfc3339(v: unknown, round: 'floor' | 'ceil' = 'floor'): num
 /** A receipt's `ts`: exactly `YYYY-MM-DDTHH:MM:SS.sssZ` and a real instant. */
 export function parseReceiptTs(v: unknown): number | undefined {
   if (typeof v !== 'string' || !RECEIPT_TS.test(v)) return undefined;
-  const ms = parseRfc3339(v);
-  return ms !== undefined && new Date(ms).toISOString() === v ? ms : undefined;
+  // The round trip refuses impossible dates that Date.parse would roll over (Feb 30 → Mar 2).
+  const ms = Date.parse(v);
+  return !Number.isNaN(ms) && new Date(ms).toISOString() === v ? ms : undefined;
 }
 
 function time(v: unknown, where: string, nullable: boolean, round: 'floor' | 'ceil'): number | null {

@@ -3,16 +3,21 @@ import { WardenError } from '../../errors.js';
 import { verifyEntry } from './entry.js';
 import { parseTrustBundle, type Trust } from './trust.js';
 
-/** A chunk of consecutive lines to verify; the reply carries leaf hashes and prevs for the chain. */
+/**
+ * A chunk of consecutive exported lines, joined by "\n": one string crosses the thread
+ * boundary as a single copy, where an array of lines would be cloned string by string.
+ */
 export interface ChunkRequest {
   id: number;
   startSeq: number;
-  lines: string[];
+  text: string;
 }
+/** Leaf hashes and the raw 32-byte `prev` of each verified entry, for the chain check. */
 export interface ChunkReply {
   id: number;
+  count: number;
   leafHashes: Uint8Array;
-  prevs: string[];
+  prevs: Uint8Array;
   error?: { seq: number; message: string; code: string };
 }
 
@@ -23,20 +28,22 @@ parentPort?.on('message', (msg: { trust: unknown } | ChunkRequest) => {
     trust = parseTrustBundle(msg.trust);
     return;
   }
-  const hashes = Buffer.alloc(msg.lines.length * 32);
-  const prevs: string[] = [];
+  const lines = msg.text.split('\n');
+  const hashes = new Uint8Array(lines.length * 32);
+  const prevs = new Uint8Array(lines.length * 32);
+  let count = 0;
   let error: ChunkReply['error'];
-  for (let i = 0; i < msg.lines.length; i++) {
+  for (; count < lines.length; count++) {
+    const seq = msg.startSeq + count;
     try {
-      const e = verifyEntry(msg.lines[i] as string, trust as Trust, msg.startSeq + i);
-      e.leafHash.copy(hashes, i * 32);
-      prevs.push(e.prev);
+      const e = verifyEntry(lines[count] as string, trust as Trust, seq);
+      hashes.set(e.leafHash, count * 32);
+      prevs.set(Buffer.from(e.prev, 'hex'), count * 32);
     } catch (err) {
-      const seq = msg.startSeq + i;
       error = { seq, message: err instanceof WardenError ? err.message : String(err), code: err instanceof WardenError ? err.code : 'INTERNAL' };
       break;
     }
   }
-  const reply: ChunkReply = { id: msg.id, leafHashes: hashes.subarray(0, prevs.length * 32), prevs, ...(error ? { error } : {}) };
-  parentPort?.postMessage(reply);
+  const reply: ChunkReply = { id: msg.id, count, leafHashes: hashes, prevs, ...(error ? { error } : {}) };
+  parentPort?.postMessage(reply, [hashes.buffer, prevs.buffer]);
 });
