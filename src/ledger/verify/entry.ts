@@ -2,7 +2,7 @@ import { ed25519Verify } from '../../crypto/ed25519.js';
 import { jcs } from '../../crypto/jcs.js';
 import { VerificationError } from '../../errors.js';
 import { decodeBase64Strict } from '../base64.js';
-import { leafFromStatement, leafHashOf, signingInput, ZERO_HASH_HEX, type Receipt } from '../receipt.js';
+import { leafFromStatement, leafHashOf, signingInput, type Receipt } from '../receipt.js';
 import { parseReceiptTs, type Trust } from './trust.js';
 
 /** The fields of a v1 receipt, exactly (ARCHITECTURE.md). */
@@ -83,9 +83,4 @@ export function verifyEntry(line: string, trust: Trust, expectedSeq: number): Ve
   // Any other encoding of the same object would hash to a different leaf: say so plainly.
   if (leafFromStatement(canonical, r.tenant as string, r.ts as string, sig as never) !== line) fail('entry is not in RFC 8785 canonical form');
   return fail('signature does not verify');
-}
-
-/** The `prev` an entry must carry given its predecessor's leaf hash (zeros for seq 0). */
-export function expectedPrev(previousLeafHash: Buffer | undefined): string {
-  return previousLeafHash ? previousLeafHash.toString('hex') : ZERO_HASH_HEX;
 }

@@ -1,7 +1,7 @@
 import { BadInputError, VerificationError } from '../../errors.js';
 import { openCheckpoint, type Checkpoint } from '../checkpoint.js';
 import { CompactRange } from '../merkle.js';
-import { expectedPrev, verifyEntry } from './entry.js';
+import { verifyEntry } from './entry.js';
 import type { Trust } from './trust.js';
 
 export const MAX_LINE_BYTES = 1024 * 1024;
@@ -46,23 +46,16 @@ export class LogVerifier {
     const seq = this.#range.size;
     if (Buffer.byteLength(line, 'utf8') > MAX_LINE_BYTES) throw new BadInputError(`line ${seq + 1} is longer than 1 MiB`);
     const entry = verifyEntry(line, this.trust, seq);
-    this.pushVerified(seq, entry.prev, entry.leafHash);
+    this.pushVerified(seq, Buffer.from(entry.prev, 'hex'), entry.leafHash);
   }
 
-  /** Chain and tree step for an entry whose signature was verified elsewhere (worker threads). */
-  pushVerified(seq: number, prev: string, leafHash: Buffer): void {
+  /**
+   * Chain and tree step for an entry whose signature was verified (here or on a worker
+   * thread): `prev` is the raw 32 bytes the entry names as its predecessor's leaf hash.
+   */
+  pushVerified(seq: number, prev: Buffer, leafHash: Buffer): void {
     if (seq !== this.#range.size) throw new VerificationError(`out of order (expected ${this.#range.size})`, seq);
-    if (prev !== expectedPrev(this.#last)) throw new VerificationError("prev does not match the previous entry's leaf hash (chain broken)", seq);
-    this.#range.append(leafHash);
-    this.#last = leafHash;
-    if (this.#checkpoint && this.#range.size === this.#checkpoint.size) this.#rootAt = this.#range.root();
-  }
-
-  /** {@link pushVerified} with `prev` as raw bytes (the parallel path avoids hex round trips). */
-  pushVerifiedRaw(seq: number, prev: Buffer, leafHash: Buffer): void {
-    if (seq !== this.#range.size) throw new VerificationError(`out of order (expected ${this.#range.size})`, seq);
-    const expected = this.#last ?? ZERO_HASH;
-    if (!prev.equals(expected)) throw new VerificationError("prev does not match the previous entry's leaf hash (chain broken)", seq);
+    if (!prev.equals(this.#last ?? ZERO_HASH)) throw new VerificationError("prev does not match the previous entry's leaf hash (chain broken)", seq);
     this.#range.append(leafHash);
     this.#last = leafHash;
     if (this.#checkpoint && this.#range.size === this.#checkpoint.size) this.#rootAt = this.#range.root();

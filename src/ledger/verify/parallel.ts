@@ -63,7 +63,7 @@ export async function verifyLogParallel(
       const prevs = Buffer.from(reply.prevs.buffer, reply.prevs.byteOffset, reply.prevs.byteLength);
       const hashes = Buffer.from(reply.leafHashes.buffer, reply.leafHashes.byteOffset, reply.leafHashes.byteLength);
       for (let i = 0; i < reply.count; i++) {
-        verifier.pushVerifiedRaw(base + i, prevs.subarray(i * 32, i * 32 + 32), hashes.subarray(i * 32, i * 32 + 32));
+        verifier.pushVerified(base + i, prevs.subarray(i * 32, i * 32 + 32), hashes.subarray(i * 32, i * 32 + 32));
       }
       if (reply.error) throw new VerificationError(reply.error.message.replace(/^seq \d+: /, ''), reply.error.seq);
       consumed++;
