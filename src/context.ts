@@ -7,6 +7,8 @@ import { FileKeyProvider, type MasterKeyProvider } from './crypto/key-provider.j
 import { Keyring } from './crypto/keyring.js';
 import { BadInputError, ConfigError, KeyError } from './errors.js';
 import { Checkpointer } from './ledger/checkpointer.js';
+import { AgentRegistry } from './identity/agents.js';
+import { PassportService } from './identity/passports.js';
 import { KeyLifecycle } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
 import { openStore } from './store/open.js';
@@ -22,6 +24,8 @@ export interface Warden {
   ledger: Ledger;
   checkpointer: Checkpointer;
   keys: KeyLifecycle;
+  agents: AgentRegistry;
+  passports: PassportService;
   /** Ensures a tenant exists with its keys (idempotent). */
   ensureTenant(name: string): Promise<boolean>;
   /** Waits for queued appends and pending checkpoints, then closes the store. */
@@ -79,6 +83,14 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     onAppended: (tenant) => checkpointer.notify(tenant),
   });
   const keys = new KeyLifecycle(store, keyring, ledger);
+  const agents = new AgentRegistry(store, ledger);
+  const passports = new PassportService(store, keyring, keys, ledger, agents, {
+    issuer: config.identity.issuer,
+    audience: config.identity.audience,
+    ttlMs: config.identity.passport_ttl,
+    maxTtlMs: config.identity.passport_max_ttl,
+    clockSkewMs: config.identity.clock_skew,
+  });
   return {
     loaded,
     store,
@@ -88,6 +100,8 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     ledger,
     checkpointer,
     keys,
+    agents,
+    passports,
     async ensureTenant(name: string): Promise<boolean> {
       assertTenantName(name);
       const created = await store.createTenant({ name, origin: `${config.origin}/${name}`, created_at: new Date().toISOString() });
@@ -95,9 +109,12 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
       return created;
     },
     async close(): Promise<void> {
-      await ledger.close();
-      await checkpointer.close();
-      await store.close();
+      try {
+        await ledger.close();
+        await checkpointer.close();
+      } finally {
+        await store.close();
+      }
     },
   };
 }

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'STORE_ERROR' // the database failed or refused
   | 'STORE_TOO_NEW' // the database was written by a newer Warden
   | 'KEY_ERROR' // a key is missing, unusable or in the wrong state
+  | 'AUTH_FAILED' // no valid credential: the caller is not authenticated (HTTP 401)
+  | 'FORBIDDEN' // authenticated, but not allowed (HTTP 403), e.g. a suspended agent
   | 'INTERNAL';
 
 /** Base class of every error Warden raises on purpose. */
@@ -59,5 +61,18 @@ export class KeyError extends WardenError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('KEY_ERROR', message, options);
     this.name = 'KeyError';
+  }
+}
+
+/**
+ * An authentication or authorisation failure. `reason` is a short, stable, non-leaking text
+ * (it goes to the client and into the deny receipt); details stay out of it.
+ */
+export class AuthError extends WardenError {
+  readonly reason: string;
+  constructor(reason: string, options?: { forbidden?: boolean; cause?: unknown }) {
+    super(options?.forbidden ? 'FORBIDDEN' : 'AUTH_FAILED', reason, options);
+    this.reason = reason;
+    this.name = 'AuthError';
   }
 }

@@ -29,11 +29,22 @@ export function tenantOption(cmd: Command): Command {
 /** Opens the data dir, runs `fn`, and always closes (which signs a covering checkpoint). */
 export async function withWarden<T>(opts: { data: string }, fn: (w: Warden) => Promise<T>, open: OpenOptions = {}): Promise<T> {
   const w = await openWarden(opts.data, open);
+  let result: T;
   try {
-    return await fn(w);
-  } finally {
-    await w.close();
+    result = await fn(w);
+  } catch (err) {
+    // The command's own error is the one to report; closing is best effort.
+    await w.close().catch(() => undefined);
+    throw err;
   }
+  try {
+    await w.close();
+  } catch (err) {
+    // The work is committed (receipts are durable); only the closing checkpoint failed. A
+    // non-zero exit here would make scripts retry and duplicate what is already logged.
+    process.stderr.write(`warden: warning: committed, but signing the closing checkpoint failed: ${(err as Error).message}\n`);
+  }
+  return result;
 }
 
 /** File-system errors a user can fix (missing file, no permission, a directory given as a file). */
@@ -69,6 +80,8 @@ export function exitCodeFor(err: unknown): number {
       return EXIT.USAGE;
     case 'VERIFICATION_FAILED':
     case 'CONFLICT':
+    case 'AUTH_FAILED':
+    case 'FORBIDDEN':
       return EXIT.FAILED;
     case 'STORE_ERROR':
     case 'KEY_ERROR':
@@ -78,8 +91,13 @@ export function exitCodeFor(err: unknown): number {
 }
 
 /** Reads all of stdin (for `ledger append` without --file). */
-export async function readStdin(): Promise<string> {
+export async function readStdin(maxBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
+  let total = 0;
+  for await (const c of process.stdin) {
+    total += (c as Buffer).length;
+    if (total > maxBytes) throw new WardenError('BAD_INPUT', `standard input is larger than ${maxBytes} bytes`);
+    chunks.push(c as Buffer);
+  }
   return Buffer.concat(chunks).toString('utf8');
 }

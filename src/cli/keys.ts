@@ -4,7 +4,7 @@ import { parseRfc3339 } from '../ledger/verify/trust.js';
 import type { KeyPurpose } from '../store/types.js';
 import { tenantOption, withTenant } from './common.js';
 
-const PURPOSES: readonly KeyPurpose[] = ['receipt', 'note'];
+const PURPOSES: readonly KeyPurpose[] = ['receipt', 'note', 'passport'];
 
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('tenant signing keys: list, rotate, revoke');
@@ -29,7 +29,7 @@ export function registerKeys(program: Command): void {
 
   tenantOption(keys.command('rotate'))
     .description('rotate a key: the old one retires (or, with --emergency, is revoked now); receipted')
-    .option('--purpose <p>', 'receipt | note', 'receipt')
+    .option('--purpose <p>', 'receipt | note | passport', 'receipt')
     .option('--emergency', 'the old key is compromised: revoke it now and sign the change with the new key')
     .option('--reason <text>', 'reason recorded in the key receipt')
     .action(async (opts: { data: string; tenant: string; purpose: string; emergency?: boolean; reason?: string }) => {

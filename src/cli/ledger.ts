@@ -1,4 +1,4 @@
-import { createWriteStream, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
@@ -7,6 +7,9 @@ import { BadInputError } from '../errors.js';
 import { proveReceipt } from '../ledger/proofs.js';
 import { MAX_LINE_BYTES } from '../ledger/verify/log.js';
 import { readStdin, tenantOption, withTenant } from './common.js';
+
+/** One `ledger append` reads at most this much input (it is one transaction). */
+const MAX_APPEND_BYTES = 256 * 1024 * 1024;
 
 /** Parses JSONL input strictly: every non-blank line must be one JSON object ≤ 1 MiB. */
 export function parseJsonLines(text: string): unknown[] {
@@ -35,7 +38,8 @@ export function registerLedger(program: Command): void {
     .description('append events (one JSON object a line) as signed receipts; all-or-nothing per invocation')
     .option('--file <file>', 'read events from this file instead of stdin')
     .action(async (opts: { data: string; tenant: string; file?: string }) => {
-      const text = opts.file ? readFileSync(opts.file, 'utf8') : await readStdin();
+      if (opts.file && statSync(opts.file).size > MAX_APPEND_BYTES) throw new BadInputError(`${opts.file} is larger than 256 MiB; split it into several appends`);
+      const text = opts.file ? readFileSync(opts.file, 'utf8') : await readStdin(MAX_APPEND_BYTES);
       const events = parseJsonLines(text);
       if (events.length === 0) throw new BadInputError('no events to append (expected one JSON object a line)');
       await withTenant(opts, async (w) => {
@@ -54,7 +58,9 @@ export function registerLedger(program: Command): void {
         bar?.start(head.size, 0);
         // Write beside the target and rename at the end: a failed export never leaves half a log.
         const tmp = `${opts.out}.partial`;
-        const out = createWriteStream(tmp, { mode: 0o644 });
+        // Exclusive create: a symlink planted at the temporary name is removed, never followed.
+        rmSync(tmp, { force: true });
+        const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
         try {
           for (let seq = 0; seq < head.size; ) {
             const rows = await w.store.getReceipts(opts.tenant, seq, 5000);

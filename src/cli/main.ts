@@ -18,6 +18,8 @@ import { registerServe } from './serve.js';
 import { registerTrust } from './trust.js';
 import { registerVerify } from './verify.js';
 import { registerData } from './data.js';
+import { registerAgents } from './agents.js';
+import { registerPassports } from './passports.js';
 
 const program = new Command();
 program
@@ -35,6 +37,8 @@ registerKeys(program);
 registerVerify(program);
 registerConfig(program);
 registerData(program);
+registerAgents(program);
+registerPassports(program);
 registerServe(program);
 
 try {

@@ -15,6 +15,10 @@ export function registerServe(program: Command): void {
       const created = await w.ensureTenant('default');
       if (created) process.stderr.write(`warden: initialised ${w.loaded.dataDir} (tenant "default", store ${w.store.driver})\n`);
       const { config } = w.loaded;
+      // Cover anything appended before a crash or by other processes since the last checkpoint.
+      for (const t of await w.store.listTenants()) {
+        await w.checkpointer.checkpoint(t.name).catch((err: Error) => process.stderr.write(`warden: checkpoint for tenant ${t.name} failed: ${err.message}\n`));
+      }
       const app = await buildServer(w);
       // Scheduled key rotation and retirement for every tenant.
       const housekeeping = setInterval(() => {

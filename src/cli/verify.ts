@@ -1,7 +1,7 @@
-import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BadInputError } from '../errors.js';
+import { readExportLines } from '../ledger/verify/lines.js';
 import { LogVerifier } from '../ledger/verify/log.js';
 import { verifyLogParallel } from '../ledger/verify/parallel.js';
 import { verifyTlogProof } from '../ledger/verify/proof.js';
@@ -29,11 +29,6 @@ export function loadTrust(path: string): Trust {
   return parseTrustBundle(raw);
 }
 
-async function* fileLines(path: string): AsyncGenerator<string> {
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
-  // Every line counts, blank ones included: the export is exactly one receipt a line.
-  for await (const line of rl) yield line;
-}
 
 export function registerVerify(program: Command): void {
   program
@@ -62,10 +57,10 @@ export function registerVerify(program: Command): void {
       const note = opts.checkpoint ? readInput(opts.checkpoint, 'checkpoint') : undefined;
       let report;
       if (size >= PARALLEL_BYTES) {
-        report = await verifyLogParallel(fileLines(file), trust, note === undefined ? {} : { checkpoint: note });
+        report = await verifyLogParallel(readExportLines(file), trust, note === undefined ? {} : { checkpoint: note });
       } else {
         const v = new LogVerifier(trust, note);
-        for await (const line of fileLines(file)) v.push(line);
+        for await (const line of readExportLines(file)) v.push(line);
         report = v.finish();
       }
       const cp = report.checkpoint ? `; checkpoint of size ${report.checkpoint.size} matches` : '; no checkpoint given';

@@ -52,6 +52,22 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    identity: z
+      .object({
+        /** `iss` of the passports this Warden issues, and the only issuer it accepts. */
+        issuer: z.string().min(1).max(256).default('warden'),
+        /** `aud` of issued passports, and the only audience accepted. */
+        audience: z.string().min(1).max(256).default('warden'),
+        /** Default passport lifetime. */
+        passport_ttl: durationSchema.refine((ms) => ms >= 1000, 'expected at least 1s').default(15 * 60_000),
+        /** Longest lifetime a passport may be issued with. */
+        passport_max_ttl: durationSchema.refine((ms) => ms >= 1000 && ms <= 86_400_000, 'expected between 1s and 24h').default(3_600_000),
+        /** Clock skew tolerated when checking exp, nbf and iat. */
+        clock_skew: durationSchema.refine((ms) => ms <= 300_000, 'expected at most 5m').default(60_000),
+      })
+      .strict()
+      .refine((i) => i.passport_ttl <= i.passport_max_ttl, { message: 'identity.passport_ttl must not exceed identity.passport_max_ttl', path: ['passport_ttl'] })
+      .prefault({}),
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),

@@ -43,6 +43,31 @@ function splitPath(path: string): string[] {
   return parts;
 }
 
+/**
+ * Checks, before anything is stored, that sensitive paths can be honoured: a path named for
+ * this receipt (`required`) must exist, and no path (configured ones included) may run through
+ * an array or a scalar — those would silently leave the value in clear. Mark the whole array
+ * (its parent field) instead.
+ */
+export function assertSensitivePaths(payload: Record<string, Json>, required: readonly string[], optional: readonly string[]): void {
+  const check = (path: string, mustExist: boolean): void => {
+    const parts = splitPath(path);
+    let cur: Json | undefined = payload;
+    for (const [i, part] of parts.entries()) {
+      if (cur === undefined) break;
+      if (typeof cur !== 'object' || cur === null || Array.isArray(cur)) {
+        throw new BadInputError(
+          `sensitive path "${path}" runs through ${Array.isArray(cur) ? 'an array' : 'a non-object'} at "${parts.slice(0, i).join('.')}"; mark that whole field instead`,
+        );
+      }
+      cur = Object.hasOwn(cur, part) ? cur[part] : undefined;
+    }
+    if (cur === undefined && mustExist) throw new BadInputError(`sensitive path "${path}" is not in the payload (a typo would leave the value in clear)`);
+  };
+  for (const p of required) check(p, true);
+  for (const p of optional) check(p, false);
+}
+
 /** Applies `fn` to the value at each path that exists in a deep copy of `payload`. */
 async function mapPaths(
   payload: Record<string, Json>,
@@ -122,7 +147,13 @@ export class PayloadProtector {
 
   private async activeKey(tenant: string): Promise<{ id: string; key: Buffer }> {
     const cached = this.#keys.get(tenant);
-    if (cached) return cached;
+    // Another process may have shredded it: never encrypt under a key whose sealed copy is gone.
+    if (cached && (await this.store.listDataKeys(tenant)).some((k) => k.id === cached.id && k.wrapped_key !== null)) return cached;
+    if (cached) {
+      cached.key.fill(0);
+      this.#keys.delete(tenant);
+      this.#loaded.delete(`${tenant}\n${cached.id}`);
+    }
     const live = (await this.store.listDataKeys(tenant)).filter((k) => k.wrapped_key !== null);
     let entry: { id: string; key: Buffer };
     const newest = live.sort((a, b) => a.created_at.localeCompare(b.created_at)).at(-1);

@@ -34,7 +34,11 @@ export class Checkpointer {
     if (this.#closed || this.#timers.has(tenant)) return;
     const timer = setTimeout(() => {
       this.#timers.delete(tenant);
-      this.checkpoint(tenant).catch((err: Error) => this.failures.set(tenant, err));
+      this.checkpoint(tenant).catch((err: Error) => {
+        this.failures.set(tenant, err);
+        // Entries stay uncovered until a signing succeeds: try again (the interval is the backoff).
+        this.notify(tenant);
+      });
     }, this.intervalMs);
     timer.unref();
     this.#timers.set(tenant, timer);
@@ -52,11 +56,17 @@ export class Checkpointer {
 
   /** The Merkle frontier of a tenant's log, brought up to the store's head. */
   async range(tenant: string): Promise<CompactRange> {
+    // The checkpoint is read before the head: the head can only have grown past it since.
+    const latest = await this.store.latestCheckpoint(tenant);
     const head = await this.store.head(tenant);
+    if (latest && head.size < latest.size) {
+      throw new VerificationError(
+        `stored log of tenant ${tenant} has ${head.size} entries but a signed checkpoint covers ${latest.size} (rolled back?); refusing to sign`,
+      );
+    }
     let range = this.#ranges.get(tenant);
     if (!range) {
       range = new CompactRange();
-      const latest = await this.store.latestCheckpoint(tenant);
       await this.#extend(tenant, range, head.size, latest);
       this.#ranges.set(tenant, range);
     } else {
@@ -69,7 +79,12 @@ export class Checkpointer {
     while (range.size < size) {
       let end = Math.min(size, range.size + PAGE);
       if (check && range.size < check.size && end > check.size) end = check.size;
-      for (const h of await this.store.getLeafHashes(tenant, range.size, end)) range.append(h);
+      const hashes = await this.store.getLeafHashes(tenant, range.size, end);
+      // A gap would shift every later leaf (or spin here forever): refuse it.
+      if (hashes.length !== end - range.size) {
+        throw new StoreError(`entries ${range.size}..${end - 1} of tenant ${tenant} are incomplete in the store (${hashes.length} found)`);
+      }
+      for (const h of hashes) range.append(h);
       if (check && range.size === check.size && !range.root().equals(check.root_hash)) {
         throw new VerificationError(
           `stored log of tenant ${tenant} does not match its signed checkpoint at size ${check.size}; refusing to sign`,
@@ -81,7 +96,10 @@ export class Checkpointer {
   async #sign(tenant: string): Promise<CheckpointRecord> {
     const range = await this.range(tenant);
     const latest = await this.store.latestCheckpoint(tenant);
-    if (latest && latest.size >= range.size) return latest;
+    if (latest && latest.size > range.size) {
+      throw new VerificationError(`a signed checkpoint of tenant ${tenant} covers ${latest.size} entries, more than the log's ${range.size}; refusing to sign`);
+    }
+    if (latest && latest.size === range.size) return latest;
     const tenantRec = await this.store.getTenant(tenant);
     if (!tenantRec) throw new StoreError(`unknown tenant ${tenant}`, { code: 'NOT_FOUND' });
     const keys = await this.keyring.load(tenant);
@@ -99,6 +117,7 @@ export class Checkpointer {
     const pending = [...this.#timers.keys()];
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
-    await Promise.all(pending.map((tenant) => this.checkpoint(tenant)));
+    const running = [...this.#running.values()].map((p) => p.catch(() => undefined));
+    await Promise.all([...running, ...pending.map((tenant) => this.checkpoint(tenant))]);
   }
 }

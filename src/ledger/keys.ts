@@ -4,8 +4,8 @@ import type { KeyPurpose, KeyRecord, Mutation, Store } from '../store/types.js';
 import type { Ledger } from './ledger.js';
 import type { Receipt } from './receipt.js';
 
-/** Purposes whose keys `warden init` creates for every tenant. */
-export const TENANT_KEY_PURPOSES: readonly KeyPurpose[] = ['receipt', 'note'];
+/** Purposes whose keys every tenant gets (`ensureKeys` adds missing ones to existing tenants); scheduled rotation covers them all. */
+export const TENANT_KEY_PURPOSES: readonly KeyPurpose[] = ['receipt', 'note', 'passport'];
 
 function keyPayload(r: KeyRecord): Record<string, string> {
   return { kid: r.kid, purpose: r.purpose, alg: r.alg, public_key: r.public_key.toString('base64'), not_before: r.not_before };
@@ -44,34 +44,48 @@ export class KeyLifecycle {
    * (its window closes now; earlier receipts keep verifying). An emergency rotation revokes
    * it at once, and the change is signed by the new key since the old one is not trusted.
    */
-  async rotate(tenant: string, purpose: KeyPurpose, options: { emergency?: boolean; revokedAt?: string; reason?: string } = {}): Promise<Receipt> {
+  async rotate(
+    tenant: string,
+    purpose: KeyPurpose,
+    options: { emergency?: boolean; revokedAt?: string; reason?: string; expectKid?: string } = {},
+  ): Promise<Receipt> {
     const keys = await this.keyring.load(tenant, { refresh: true });
     const old = keys.active(purpose);
-    const now = new Date().toISOString();
-    const fresh = await createKeyRecord(this.keyring.masterKey, tenant, purpose, now);
+    // `revoke` names the key it means: if another rotation got there first, do not revoke an
+    // innocent successor instead.
+    if (options.expectKid !== undefined && old.kid !== options.expectKid) {
+      throw new WardenError('CONFLICT', `key ${options.expectKid} is no longer the active ${purpose} key (now ${old.kid}); retry`);
+    }
+    const fresh = await createKeyRecord(this.keyring.masterKey, tenant, purpose, new Date().toISOString());
     const emergency = options.emergency ?? false;
-    const mutations: Mutation[] = [
-      emergency
-        ? { op: 'updateKey', tenant, kid: old.kid, state: 'revoked', not_after: now, revoked_at: options.revokedAt ?? now }
-        : { op: 'updateKey', tenant, kid: old.kid, state: 'retiring', not_after: now },
-      { op: 'insertKey', key: fresh.record },
-    ];
     let signer: Signer;
     if (purpose === 'receipt') signer = emergency ? fresh.signer : old;
     else signer = keys.active('receipt');
-    const [receipt] = await this.ledger.append(
-      tenant,
-      [
-        {
+    // The change takes effect at the commit instant, chosen inside the append transaction: every
+    // receipt the old key signed was committed before it, so none falls outside its window.
+    const [receipt] = await this.ledger.append(tenant, [], {
+      signer,
+      expectEpoch: keys.epoch,
+      system: true,
+      atCommit: (ts) => {
+        const revokedAt = options.revokedAt !== undefined && options.revokedAt < ts ? options.revokedAt : ts;
+        const record: KeyRecord = { ...fresh.record, not_before: ts, created_at: ts };
+        const mutations: Mutation[] = [
+          emergency
+            ? { op: 'updateKey', tenant, kid: old.kid, state: 'revoked', not_after: ts, revoked_at: revokedAt }
+            : { op: 'updateKey', tenant, kid: old.kid, state: 'retiring', not_after: ts },
+          { op: 'insertKey', key: record },
+        ];
+        const input = {
           kind: 'key',
           action: emergency ? 'key.rotate.emergency' : 'key.rotate',
-          resource: `key:${fresh.record.kid}`,
+          resource: `key:${record.kid}`,
           reasons: options.reason ? [options.reason] : [],
-          payload: { purpose, old_kid: old.kid, new_key: keyPayload(fresh.record), ...(emergency ? { revoked_at: options.revokedAt ?? now } : {}) },
-        },
-      ],
-      { mutations, signer, expectEpoch: keys.epoch, ts: now, system: true },
-    );
+          payload: { purpose, old_kid: old.kid, new_key: keyPayload(record), ...(emergency ? { revoked_at: revokedAt } : {}) },
+        };
+        return { inputs: [input], mutations };
+      },
+    });
     return receipt as Receipt;
   }
 
@@ -93,7 +107,7 @@ export class KeyLifecycle {
         throw new WardenError('CONFLICT', `key ${kid} is already revoked at ${rec.revoked_at}; a revocation can only move earlier`);
       }
     }
-    if (rec.state === 'active') return this.rotate(tenant, rec.purpose, { emergency: true, revokedAt: when, ...(reason ? { reason } : {}) });
+    if (rec.state === 'active') return this.rotate(tenant, rec.purpose, { emergency: true, revokedAt: when, expectKid: kid, ...(reason ? { reason } : {}) });
     const [receipt] = await this.ledger.append(
       tenant,
       [{ kind: 'key', action: 'key.revoke', resource: `key:${kid}`, reasons: reason ? [reason] : [], payload: { kid, purpose: rec.purpose, revoked_at: when, ...(rec.revoked_at ? { previous_revoked_at: rec.revoked_at } : {}) } }],

@@ -1,5 +1,5 @@
 import type { Signer, Keyring, TenantKeys } from '../crypto/keyring.js';
-import type { PayloadProtector } from '../crypto/envelope.js';
+import { assertSensitivePaths, type PayloadProtector } from '../crypto/envelope.js';
 import type { Json } from '../crypto/jcs.js';
 import { BadInputError, StoreError, WardenError } from '../errors.js';
 import type { LogHead, Mutation, ReceiptRow, Store } from '../store/types.js';
@@ -27,13 +27,19 @@ export interface AppendOptions {
   ts?: string;
   /** Warden's own lifecycle receipts; only these may use the reserved kinds. */
   system?: boolean;
+  /**
+   * Builds the receipts and mutations from the commit instant, inside the append transaction
+   * (key changes: the old key's window must close after every receipt it has signed).
+   */
+  atCommit?: (ts: string) => { inputs: unknown[]; mutations: Mutation[] };
 }
 
 /**
  * Kinds only Warden itself writes: an imported or client-supplied receipt must not be able to
- * pass for a key-lifecycle change or an erasure record.
+ * pass for a key-lifecycle change, an erasure record, an agent-registry change or an
+ * authentication decision.
  */
-export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data']);
+export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data', 'agent', 'auth']);
 
 interface Prepared {
   fields: Omit<Receipt, 'tenant' | 'seq' | 'ts' | 'prev' | 'sig'>;
@@ -68,12 +74,30 @@ export class Ledger {
 
   /** Validates, encrypts sensitive fields and appends; all-or-nothing for the call. */
   async append(tenant: string, inputs: readonly unknown[], options: AppendOptions = {}): Promise<Receipt[]> {
-    if (inputs.length === 0) return [];
+    if (inputs.length === 0 && !options.atCommit) return [];
+    const { items, protect } = this.#prepareSync(inputs, options);
+    // Second pass: encrypt sensitive fields (may await the data key), then canonicalise those.
+    for (const { index, paths } of protect) {
+      const item = items[index] as Prepared;
+      item.fields.payload = (await this.protector.protect(tenant, item.fields.id, item.fields.payload, paths)) as { [k: string]: Json };
+      item.statement = this.#prepare(item.fields, index);
+    }
+    return new Promise<Receipt[]>((resolve, reject) => {
+      const queue = this.#queues.get(tenant) ?? [];
+      queue.push({ items, options, resolve, reject });
+      this.#queues.set(tenant, queue);
+      if (!this.#flushing.has(tenant)) void this.#flush(tenant);
+    });
+  }
+
+  /**
+   * First pass, synchronous: validate everything and canonicalise what needs no encryption,
+   * so the signed bytes are fixed before the caller's append yields (a caller mutating its
+   * objects afterwards changes nothing that is signed).
+   */
+  #prepareSync(inputs: readonly unknown[], options: AppendOptions): { items: Prepared[]; protect: { index: number; paths: string[] }[] } {
     const items: Prepared[] = [];
     const protect: { index: number; paths: string[] }[] = [];
-    // First pass, synchronous: validate everything and canonicalise what needs no encryption,
-    // so the signed bytes are fixed before this call yields (a caller mutating its objects
-    // afterwards changes nothing that is signed).
     for (const [i, raw] of inputs.entries()) {
       let input;
       try {
@@ -86,6 +110,14 @@ export class Ledger {
         throw new BadInputError(`${inputs.length > 1 ? `entry ${i + 1}: ` : ''}kind "${input.kind}" is reserved for Warden's own receipts`);
       }
       const paths = this.options.sensitiveFields.length || input.sensitive.length ? [...this.options.sensitiveFields, ...input.sensitive] : [];
+      if (paths.length) {
+        try {
+          assertSensitivePaths(input.payload, input.sensitive, this.options.sensitiveFields);
+        } catch (err) {
+          if (err instanceof BadInputError && inputs.length > 1) throw new BadInputError(`entry ${i + 1}: ${err.message}`);
+          throw err;
+        }
+      }
       const fields: Prepared['fields'] = {
         v: 1,
         id: newReceiptId(),
@@ -102,18 +134,7 @@ export class Ledger {
       if (paths.length) protect.push({ index: i, paths });
       items.push({ fields, statement: paths.length ? { head: '', mid: '' } : this.#prepare(fields, i) });
     }
-    // Second pass: encrypt sensitive fields (may await the data key), then canonicalise those.
-    for (const { index, paths } of protect) {
-      const item = items[index] as Prepared;
-      item.fields.payload = (await this.protector.protect(tenant, item.fields.id, item.fields.payload, paths)) as { [k: string]: Json };
-      item.statement = this.#prepare(item.fields, index);
-    }
-    return new Promise<Receipt[]>((resolve, reject) => {
-      const queue = this.#queues.get(tenant) ?? [];
-      queue.push({ items, options, resolve, reject });
-      this.#queues.set(tenant, queue);
-      if (!this.#flushing.has(tenant)) void this.#flush(tenant);
-    });
+    return { items, protect };
   }
 
   /** Canonicalises one receipt's fixed part; refuses it if it would exceed the size limit. */
@@ -164,7 +185,7 @@ export class Ledger {
 
   async #start(tenant: string, batch: Pending[], predicted: PredictedHead | undefined): Promise<InFlight> {
     const count = batch.reduce((n, p) => n + p.items.length, 0);
-    if (!predicted || count < PRESIGN_MIN || batch[0]?.options.mutations || batch[0]?.options.signer) return { batch };
+    if (!predicted || count < PRESIGN_MIN || batch[0]?.options.mutations || batch[0]?.options.signer || batch[0]?.options.atCommit) return { batch };
     try {
       const keys = await this.keyring.load(tenant);
       if (keys.epoch !== predicted.epoch) return { batch };
@@ -180,12 +201,12 @@ export class Ledger {
   /** A request that changes keys commits alone; others are grouped up to batchMax receipts. */
   #takeBatch(queue: Pending[]): Pending[] {
     const first = queue.shift() as Pending;
-    if (first.options.mutations || first.options.signer) return [first];
+    if (first.options.mutations || first.options.signer || first.options.atCommit) return [first];
     const batch = [first];
     let count = first.items.length;
     while (queue.length > 0) {
       const next = queue[0] as Pending;
-      if (next.options.mutations || next.options.signer || count + next.items.length > this.options.batchMax) break;
+      if (next.options.mutations || next.options.signer || next.options.atCommit || count + next.items.length > this.options.batchMax) break;
       batch.push(queue.shift() as Pending);
       count += next.items.length;
     }
@@ -204,7 +225,7 @@ export class Ledger {
             presigned && matches(h, presigned.base) ? this.#usePresigned(tenant, presigned, batch, out) : this.#build(tenant, h, keys, batch, out),
           );
           batch.forEach((p, i) => p.resolve(out[i] as Receipt[]));
-          if (batch.some((p) => p.options.mutations)) this.keyring.invalidate(tenant);
+          if (batch.some((p) => p.options.mutations || p.options.atCommit)) this.keyring.invalidate(tenant);
           this.options.onAppended?.(tenant, head);
           return head;
         } catch (err) {
@@ -252,6 +273,14 @@ export class Ledger {
     const signer = planned?.signer ?? keys.active('receipt');
     // A receipt's ts must fall inside its key's validity window even if clocks step back.
     const now = planned?.ts ?? maxIso(new Date().toISOString(), signer.record.not_before);
+    let mutations = planned?.mutations;
+    if (planned?.atCommit) {
+      const plan = planned.atCommit(now);
+      const { items, protect } = this.#prepareSync(plan.inputs, planned);
+      if (protect.length) throw new WardenError('INTERNAL', 'commit-time receipts cannot carry sensitive fields');
+      (batch[0] as Pending).items = items;
+      mutations = plan.mutations;
+    }
     let prev = head.size === 0 ? ZERO_HASH_HEX : head.last_leaf_hash.toString('hex');
     const sealer = new BatchSealer(tenant, now, signer);
     let seq = head.size;
@@ -266,7 +295,7 @@ export class Ledger {
         seq++;
       }
     });
-    return planned?.mutations ? { rows, mutations: planned.mutations } : { rows };
+    return mutations ? { rows, mutations } : { rows };
   }
 }
 

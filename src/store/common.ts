@@ -5,6 +5,8 @@
  */
 import { StoreError } from '../errors.js';
 import type {
+  AgentRecord,
+  AgentState,
   AppendBuilder,
   AppendPlan,
   CheckpointRecord,
@@ -15,6 +17,7 @@ import type {
   LogHead,
   Mutation,
   ReceiptRow,
+  RevokedPassportRecord,
   TenantRecord,
 } from './types.js';
 
@@ -58,13 +61,15 @@ function checkRow(row: ReceiptRow, i: number): void {
 function mutationTenant(m: Mutation): string | undefined {
   if (m.op === 'insertKey') return m.key.tenant;
   if (m.op === 'updateKey') return m.tenant;
+  if (m.op === 'putAgent') return m.agent.tenant;
+  if (m.op === 'revokePassport') return m.tenant;
   return undefined;
 }
 
 /**
  * Checks that the plan continues `head` exactly: seq = head.size, head.size+1, … with no gap,
  * duplicate or restart, well-formed rows, and mutations only for this tenant (they bump this
- * tenant's key_epoch). A violation is a bug in the builder; nothing is written.
+ * tenant's key_epoch when they change keys). A violation is a bug in the builder; nothing is written.
  */
 export function checkPlan(tenant: string, head: LogHead, plan: unknown): Required<AppendPlan> {
   if (plan === null || typeof plan !== 'object') throw new StoreError('append rejected: builder returned no plan');
@@ -93,6 +98,9 @@ export function checkPlan(tenant: string, head: LogHead, plan: unknown): Require
     if (m.op === 'insertKey' && (!isBuffer(m.key.public_key) || !isBuffer(m.key.wrapped_private_key))) {
       throw new StoreError(`append rejected: key ${JSON.stringify(m.key.kid)} has non-Buffer key material`);
     }
+    if (m.op === 'putAgent' && (!Array.isArray(m.agent.roles) || !Array.isArray(m.agent.capabilities))) {
+      throw new StoreError(`append rejected: agent ${JSON.stringify(m.agent.id)} has non-array roles or capabilities`);
+    }
   }
   return { rows, mutations };
 }
@@ -104,8 +112,13 @@ export function nextHead(head: LogHead, plan: Required<AppendPlan>): LogHead {
     tenant: head.tenant,
     size: head.size + plan.rows.length,
     last_leaf_hash: Buffer.from(last ? last.leaf_hash : head.last_leaf_hash),
-    key_epoch: head.key_epoch + plan.mutations.length,
+    key_epoch: head.key_epoch + plan.mutations.filter(isKeyMutation).length,
   };
+}
+
+/** Only key changes bump key_epoch (agents and passport revocations leave keyrings valid). */
+export function isKeyMutation(m: Mutation): boolean {
+  return m.op === 'insertKey' || m.op === 'updateKey';
 }
 
 export function checkSeqArg(name: string, v: number): void {
@@ -172,3 +185,44 @@ export const toDataKey = (r: DataKeyRecord): DataKeyRecord => ({
 export const KEY_COLUMNS =
   'tenant, kid, purpose, alg, public_key, wrapped_private_key, state, not_before, not_after, revoked_at, created_at';
 export const RECEIPT_COLUMNS = 'seq, id, ts, kind, correlation_id, leaf, leaf_hash';
+
+export interface AgentDbRow extends Omit<AgentRecord, 'roles' | 'capabilities' | 'state' | 'trust_level'> {
+  roles: string;
+  capabilities: string;
+  state: string;
+  trust_level: Num;
+}
+export const toAgent = (r: AgentDbRow): AgentRecord => ({
+  tenant: r.tenant,
+  id: r.id,
+  type: r.type,
+  owner: r.owner,
+  roles: JSON.parse(r.roles) as string[],
+  capabilities: JSON.parse(r.capabilities) as string[],
+  trust_level: Number(r.trust_level),
+  tier: r.tier,
+  state: r.state as AgentState,
+  passports_not_before: r.passports_not_before,
+  created_at: r.created_at,
+  updated_at: r.updated_at,
+});
+/** Column values of an agent row, in AGENT_COLUMNS order. */
+export const agentValues = (a: AgentRecord): unknown[] => [
+  a.tenant, a.id, a.type, a.owner, JSON.stringify(a.roles), JSON.stringify(a.capabilities),
+  a.trust_level, a.tier, a.state, a.passports_not_before, a.created_at, a.updated_at,
+];
+export const AGENT_COLUMNS =
+  'tenant, id, type, owner, roles, capabilities, trust_level, tier, state, passports_not_before, created_at, updated_at';
+/** Upsert assignments for every non-key agent column (same text in both dialects). */
+export const AGENT_UPSERT =
+  'ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, owner = excluded.owner, roles = excluded.roles, ' +
+  'capabilities = excluded.capabilities, trust_level = excluded.trust_level, tier = excluded.tier, state = excluded.state, ' +
+  'passports_not_before = excluded.passports_not_before, created_at = excluded.created_at, updated_at = excluded.updated_at';
+
+export const toRevokedPassport = (r: RevokedPassportRecord): RevokedPassportRecord => ({
+  tenant: r.tenant,
+  jti: r.jti,
+  expires_at: r.expires_at,
+  revoked_at: r.revoked_at,
+});
+export const REVOKED_COLUMNS = 'tenant, jti, expires_at, revoked_at';

@@ -86,6 +86,38 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (tenant, id))`,
     ],
   },
+  {
+    version: 2,
+    description: 'agents and revoked passports',
+    sqlite: [
+      `CREATE TABLE agents (
+        tenant TEXT NOT NULL REFERENCES tenants(name), id TEXT NOT NULL,
+        type TEXT NOT NULL, owner TEXT, roles TEXT NOT NULL, capabilities TEXT NOT NULL,
+        trust_level INTEGER NOT NULL, tier TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'suspended', 'quarantined', 'deleted')),
+        passports_not_before TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)) STRICT`,
+      `CREATE TABLE revoked_passports (
+        tenant TEXT NOT NULL REFERENCES tenants(name), jti TEXT NOT NULL,
+        expires_at TEXT NOT NULL, revoked_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, jti)) STRICT`,
+      `CREATE INDEX revoked_passports_time ON revoked_passports (tenant, revoked_at)`,
+    ],
+    postgres: [
+      `CREATE TABLE agents (
+        tenant TEXT NOT NULL REFERENCES tenants(name), id TEXT NOT NULL,
+        type TEXT NOT NULL, owner TEXT, roles TEXT NOT NULL, capabilities TEXT NOT NULL,
+        trust_level INTEGER NOT NULL, tier TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'suspended', 'quarantined', 'deleted')),
+        passports_not_before TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, id))`,
+      `CREATE TABLE revoked_passports (
+        tenant TEXT NOT NULL REFERENCES tenants(name), jti TEXT NOT NULL,
+        expires_at TEXT NOT NULL, revoked_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, jti))`,
+      `CREATE INDEX revoked_passports_time ON revoked_passports (tenant, revoked_at)`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

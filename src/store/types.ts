@@ -74,9 +74,40 @@ export interface DataKeyRecord {
   destroyed_at: string | null;
 }
 
+export type AgentState = 'active' | 'suspended' | 'quarantined' | 'deleted';
+
+/** A registered agent of one tenant. Deleted agents stay (state `deleted`) for audit. */
+export interface AgentRecord {
+  tenant: string;
+  id: string;
+  type: string;
+  owner: string | null;
+  roles: string[];
+  capabilities: string[];
+  trust_level: number;
+  /** Sandbox tier the agent runs in (process, container, microvm, docker). */
+  tier: string;
+  state: AgentState;
+  /** Passports issued before this instant (RFC 3339 UTC) are revoked; null = none revoked wholesale. */
+  passports_not_before: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A revoked passport, kept until it would have expired anyway. */
+export interface RevokedPassportRecord {
+  tenant: string;
+  jti: string;
+  expires_at: string;
+  revoked_at: string;
+}
+
 /** Changes applied in the same transaction as the receipts that record them. */
 export type Mutation =
   | { op: 'insertKey'; key: KeyRecord }
+  /** Inserts or replaces the agent (tenant, id). */
+  | { op: 'putAgent'; agent: AgentRecord }
+  | { op: 'revokePassport'; tenant: string; jti: string; expires_at: string; revoked_at: string }
   | {
       op: 'updateKey';
       tenant: string;
@@ -132,6 +163,13 @@ export interface Store {
   putCheckpoint(cp: CheckpointRecord): Promise<void>;
   latestCheckpoint(tenant: string): Promise<CheckpointRecord | undefined>;
   getCheckpoint(tenant: string, size: number): Promise<CheckpointRecord | undefined>;
+
+  getAgent(tenant: string, id: string): Promise<AgentRecord | undefined>;
+  /** Every agent of the tenant (deleted ones included), in id order. */
+  listAgents(tenant: string): Promise<AgentRecord[]>;
+  isPassportRevoked(tenant: string, jti: string): Promise<boolean>;
+  /** Revoked passports of the tenant, those revoked at or after `sinceIso` when given, in revocation order. */
+  listRevokedPassports(tenant: string, sinceIso?: string): Promise<RevokedPassportRecord[]>;
 
   putDataKey(key: DataKeyRecord): Promise<void>;
   listDataKeys(tenant: string): Promise<DataKeyRecord[]>;

@@ -42,7 +42,7 @@ describe('warden CLI contract', () => {
     expect(w('keys', 'list', '--json').out).toBe(before);
     expect(statSync(join(data, 'master.key')).mode & 0o777).toBe(0o600);
     const keys = JSON.parse(before) as { purpose: string; state: string }[];
-    expect(keys.map((k) => k.purpose).sort()).toEqual(['note', 'receipt']);
+    expect(keys.map((k) => k.purpose).sort()).toEqual(['note', 'passport', 'receipt']);
     expect(before).not.toMatch(/private|wrapped/);
   });
 
@@ -50,11 +50,11 @@ describe('warden CLI contract', () => {
     const r1 = w('ledger', 'append', '--file', file('a.jsonl', `${ev(1)}\n\n${ev(2)}\n`));
     expect(r1.code).toBe(0);
     const receipts = r1.out.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; sig: { alg: string } });
-    expect(receipts.map((r) => r.seq)).toEqual([2, 3]);
+    expect(receipts.map((r) => r.seq)).toEqual([3, 4]); // seq 0-2: key.create (receipt, note, passport)
     expect(receipts[0]?.sig.alg).toBe('Ed25519');
     const r2 = warden(['ledger', 'append', '--data', data], `${ev(3)}\n`);
     expect(r2.code).toBe(0);
-    expect(size()).toBe(5);
+    expect(size()).toBe(6);
   });
 
   it('bad input changes nothing and exits 2 with a clear message', () => {
@@ -86,7 +86,7 @@ describe('warden CLI contract', () => {
 
     const ok = warden(['verify', '--trust', join(tmp, 'trust.json'), '--receipts', join(tmp, 'log.jsonl'), '--checkpoint', join(tmp, 'cp.txt')]);
     expect(ok.code).toBe(0);
-    expect(ok.out).toMatch(/^OK: 5 receipts/);
+    expect(ok.out).toMatch(/^OK: 6 receipts/);
     expect(ok.out.trim().split('\n')).toHaveLength(1);
     expect(warden(['verify', '--trust', join(tmp, 'trust.json'), '--proof', join(tmp, 'p3.tlog-proof')]).code).toBe(0);
 
@@ -99,7 +99,7 @@ describe('warden CLI contract', () => {
     const truncated = file('trunc.jsonl', readFileSync(join(tmp, 'log.jsonl'), 'utf8').split('\n').slice(0, 3).join('\n'));
     const t = warden(['verify', '--trust', join(tmp, 'trust.json'), '--receipts', truncated, '--checkpoint', join(tmp, 'cp.txt')]);
     expect(t.code).toBe(1);
-    expect(t.err).toMatch(/checkpoint covers 5 entries but the file has only 3/);
+    expect(t.err).toMatch(/checkpoint covers 6 entries but the file has only 3/);
   });
 
   it('unusable verifier input exits 2; a checkpoint for another origin or tree size exits 1', () => {
@@ -164,11 +164,11 @@ describe('warden CLI contract', () => {
     warden(['trust', 'export', '--data', dir, '--out', join(tmp, 'multi-trust.json')]);
     file('multi-cp.txt', warden(['ledger', 'checkpoint', '--data', dir]).out);
     const lines = readFileSync(join(tmp, 'multi.jsonl'), 'utf8').trim().split('\n');
-    expect(lines).toHaveLength(162);
+    expect(lines).toHaveLength(163);
     const v = warden(['verify', '--trust', join(tmp, 'multi-trust.json'), '--receipts', join(tmp, 'multi.jsonl'), '--checkpoint', join(tmp, 'multi-cp.txt')]);
     expect(v.code).toBe(0);
     // Each invocation's receipts are contiguous (one invocation = one transaction).
-    const byProc = lines.slice(2).map((l) => Math.floor((JSON.parse(l) as { payload: { i: number } }).payload.i / 1000));
+    const byProc = lines.slice(3).map((l) => Math.floor((JSON.parse(l) as { payload: { i: number } }).payload.i / 1000));
     for (let k = 0; k < byProc.length; k += 40) expect(new Set(byProc.slice(k, k + 40)).size).toBe(1);
   });
 

@@ -194,7 +194,7 @@ describe.skipIf(!havePython)('independent verifier (clean-room Python) vs Warden
   });
 
   it('Warden output has the documented shape', () => {
-    expect(receipts.length).toBeGreaterThanOrEqual(50 + 4); // 50 events + key create x2 + 2 rotations
+    expect(receipts.length).toBeGreaterThanOrEqual(50 + 4); // 50 events + key create x3 + 2 rotations
     const trust = JSON.parse(fs.readFileSync(f('trust.json'), 'utf8')) as {
       v: number;
       tenant: string;

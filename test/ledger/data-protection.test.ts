@@ -43,7 +43,7 @@ for (const driver of drivers()) {
       expect(raw.includes('payment.create')).toBe(true);
 
       const lines = await exportLines(t.w);
-      const r = JSON.parse(lines[2] as string) as { id: string; payload: Record<string, never> };
+      const r = JSON.parse(lines[3] as string) as { id: string; payload: Record<string, never> };
       expect(r.id).toBe(ids[0]);
       expect(JSON.stringify(r.payload)).not.toContain(SECRET_CARD);
       const revealed = await t.w.protector.reveal('default', r.id, r.payload);
@@ -55,7 +55,7 @@ for (const driver of drivers()) {
       await appendSensitive(t);
       type Row = { id: string; payload: { card: never } };
       const lines = (await exportLines(t.w)).map((l) => JSON.parse(l) as Row);
-      const [a, b] = [lines[2] as Row, lines[3] as Row];
+      const [a, b] = [lines[3] as Row, lines[4] as Row];
       await expect(t.w.protector.reveal('default', b.id, { card: a.payload.card })).rejects.toThrow(
         /decryption failed/,
       );
@@ -70,13 +70,16 @@ for (const driver of drivers()) {
       const lines = await exportLines(t.w);
       const v = new LogVerifier(await trustOf(t.w), cp.note);
       lines.forEach((l) => v.push(l));
-      expect(v.finish().entries).toBe(4);
-      const r = JSON.parse(lines[2] as string) as { id: string; payload: Record<string, never> };
+      expect(v.finish().entries).toBe(5);
+      const r = JSON.parse(lines[3] as string) as { id: string; payload: Record<string, never> };
       // A fresh instance has nothing cached: the key is gone for good.
       const other = await t.reopen();
       expect(await other.protector.reveal('default', r.id, r.payload)).toEqual({ card: { $shredded: true }, amount: 12, who: { ssn: { $shredded: true } } });
-      // New receipts get a new data key.
+      // New receipts get a new data key — also in the first instance, whose cached key was shredded.
       await other.ledger.append('default', [{ action: 'x', payload: { card: 'new' } }]);
+      const [fresh] = await t.w.ledger.append('default', [{ action: 'x', payload: { card: 'newer' } }]);
+      const dk = (fresh?.payload.card as { dk: string }).dk;
+      expect((await t.w.store.listDataKeys('default')).find((k) => k.id === dk)?.wrapped_key).not.toBeNull();
       expect((await other.store.listDataKeys('default')).filter((k) => k.wrapped_key).length).toBe(1);
     });
 
@@ -84,9 +87,25 @@ for (const driver of drivers()) {
       t = await tempWarden(driver, 'ledger:\n  data_protection: false\n  sensitive_fields: [card]\n');
       await appendSensitive(t);
       const lines = await exportLines(t.w);
-      const r = JSON.parse(lines[2] as string) as { payload: { card: unknown } };
+      const r = JSON.parse(lines[3] as string) as { payload: { card: unknown } };
       expect(r.payload.card).toEqual({ $redacted: true });
       expect(rawStoreBytes(t).includes(SECRET_CARD.slice(0, 20))).toBe(false);
     });
   });
 }
+
+describe('sensitive paths that cannot be honoured are refused, never stored in clear', () => {
+  it('rejects a named path that is missing, or one that runs through an array', async () => {
+    const t = await tempWarden('sqlite', 'ledger:\n  sensitive_fields: [card]\n');
+    try {
+      const before = (await t.w.store.head('default')).size;
+      await expect(t.w.ledger.append('default', [{ action: 'a', payload: { 'user.email': 'x@y' }, sensitive: ['user.email'] }])).rejects.toThrow(/not in the payload/);
+      await expect(t.w.ledger.append('default', [{ action: 'a', payload: { items: [{ ssn: '078-05-1120' }] }, sensitive: ['items.0.ssn'] }])).rejects.toThrow(/runs through an array/);
+      await expect(t.w.ledger.append('default', [{ action: 'a', payload: { card: ['4111'] } }])).resolves.toHaveLength(1);
+      await expect(t.w.ledger.append('default', [{ action: 'a', payload: { card: 'x' }, sensitive: ['card.number'] }])).rejects.toThrow(/non-object/);
+      expect((await t.w.store.head('default')).size).toBe(before + 1);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});

@@ -20,11 +20,11 @@ for (const driver of drivers()) {
     it('records key creation as the first receipts and chains every append', async () => {
       t = await tempWarden(driver);
       const first = await t.w.ledger.append('default', [event(1)]);
-      expect(first[0]?.seq).toBe(2); // seq 0-1: key.create receipts for the receipt and note keys
+      expect(first[0]?.seq).toBe(3); // seq 0-2: key.create receipts for the receipt, note and passport keys
       const lines = await exportLines(t.w);
-      const created = lines.slice(0, 2).map((l) => JSON.parse(l) as { kind: string; action: string });
+      const created = lines.slice(0, 3).map((l) => JSON.parse(l) as { kind: string; action: string });
       expect(created.every((r) => r.kind === 'key' && r.action === 'key.create')).toBe(true);
-      expect(verifyAll(lines, await trustOf(t.w))).toBe(3);
+      expect(verifyAll(lines, await trustOf(t.w))).toBe(4);
     });
 
     it('never forks, skips or reuses a seq under concurrent appends, and groups commits', async () => {
@@ -33,12 +33,12 @@ for (const driver of drivers()) {
       const calls = Array.from({ length: 40 }, (_, c) => t.w.ledger.append('default', Array.from({ length: 10 }, (_, i) => event(c * 10 + i))));
       const results = await Promise.all(calls);
       const seqs = results.flat().map((r) => r.seq).sort((a, b) => a - b);
-      expect(seqs).toEqual(Array.from({ length: 400 }, (_, i) => i + 2));
+      expect(seqs).toEqual(Array.from({ length: 400 }, (_, i) => i + 3));
       // Group commit: far fewer transactions than append calls.
       expect(spy.mock.calls.length).toBeLessThan(40);
       // Each call's receipts are contiguous (one call = one all-or-nothing unit).
       for (const r of results) expect(r.map((x) => x.seq)).toEqual(r.map((_, i) => (r[0]?.seq as number) + i));
-      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(402);
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(403);
     });
 
     it('presigned batches stay correct when another writer moves the head between them', async () => {
@@ -49,8 +49,8 @@ for (const driver of drivers()) {
         Array.from({ length: 12 }, (_, c) => w.ledger.append('default', Array.from({ length: 50 }, (_, i) => event(base + c * 50 + i))));
       const all = await Promise.all([...work(t.w, 0), ...work(other, 10_000)]);
       const seqs = all.flat().map((r) => r.seq).sort((a, b) => a - b);
-      expect(seqs).toEqual(Array.from({ length: 1200 }, (_, i) => i + 2));
-      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(1202);
+      expect(seqs).toEqual(Array.from({ length: 1200 }, (_, i) => i + 3));
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(1203);
     });
 
     it('reserves the key and data kinds for Warden itself', async () => {
@@ -99,7 +99,7 @@ for (const driver of drivers()) {
       t = await tempWarden(driver);
       await t.w.ledger.append('default', [event(1), event(2), event(3)]);
       const cp = await t.w.checkpointer.checkpoint('default');
-      expect(cp.size).toBe(5);
+      expect(cp.size).toBe(6);
       // A fresh checkpointer (another process) sees a store whose leaf 3 was rewritten.
       const forged = { ...t.w.store };
       const real = t.w.store.getLeafHashes.bind(t.w.store);
@@ -128,7 +128,27 @@ for (const driver of drivers()) {
       expect(after?.sig.kid).not.toBe(oldKid);
       const keys = await t.w.store.listKeys('default', 'receipt');
       expect(keys.find((k) => k.kid === oldKid)?.state).toBe('retiring');
-      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(5);
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(6);
+    });
+
+    it('a rotation racing with appends never leaves a receipt outside its key window', async () => {
+      t = await tempWarden(driver);
+      const other = await t.reopen();
+      const appends = Array.from({ length: 40 }, (_, i) => (i % 2 ? other : t.w).ledger.append('default', [event(i)]));
+      const rotations = [t.w.keys.rotate('default', 'receipt'), new Promise((r) => setTimeout(r, 3)).then(() => t.w.keys.rotate('default', 'receipt', { emergency: true }).catch(() => undefined))];
+      await Promise.all([...appends, ...rotations]);
+      await t.w.ledger.append('default', [event(99)]);
+      const lines = await exportLines(t.w);
+      expect(verifyAll(lines, await trustOf(t.w))).toBe(lines.length);
+    });
+
+    it('revoking a key that is no longer active does not revoke its successor', async () => {
+      t = await tempWarden(driver);
+      const kid = (await t.w.keyring.load('default')).active('receipt').kid;
+      await t.w.keys.rotate('default', 'receipt');
+      await expect(t.w.keys.rotate('default', 'receipt', { emergency: true, expectKid: kid })).rejects.toThrow(/no longer the active receipt key/);
+      const successor = (await t.w.keyring.load('default', { refresh: true })).active('receipt');
+      expect(successor.record.state).toBe('active');
     });
 
     it('emergency rotation revokes the old key and signs the change with the new key', async () => {
@@ -139,7 +159,7 @@ for (const driver of drivers()) {
       expect(rot.sig.kid).not.toBe(oldKid);
       expect((await t.w.store.getKey('default', oldKid))?.state).toBe('revoked');
       await t.w.ledger.append('default', [event(2)]);
-      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(5);
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(6);
     });
 
     it("a revoked key's signatures after its revocation time fail verification at the first such seq", async () => {
@@ -149,13 +169,13 @@ for (const driver of drivers()) {
       await new Promise((r) => setTimeout(r, 5));
       const cut = new Date().toISOString();
       await new Promise((r) => setTimeout(r, 5));
-      await t.w.ledger.append('default', [event(2), event(3)]); // seq 3, 4: signed after `cut`
+      await t.w.ledger.append('default', [event(2), event(3)]); // seq 4, 5: signed after `cut`
       await t.w.keys.revoke('default', kid, cut, 'key leaked');
       const lines = await exportLines(t.w);
       const trust = await trustOf(t.w);
-      expect(() => verifyAll(lines, trust)).toThrow(/seq 3: key .* was revoked/);
+      expect(() => verifyAll(lines, trust)).toThrow(/seq 4: key .* was revoked/);
       // Everything before the revocation time still verifies.
-      expect(verifyAll(lines.slice(0, 3), await trustOf(t.w))).toBe(3);
+      expect(verifyAll(lines.slice(0, 4), await trustOf(t.w))).toBe(4);
     });
 
     it('a second instance with a stale keyring notices a rotation and signs with the new key', async () => {
@@ -165,7 +185,7 @@ for (const driver of drivers()) {
       await t.w.keys.rotate('default', 'receipt');
       const [r] = await other.ledger.append('default', [event(2)]);
       expect(r?.sig.kid).toBe((await t.w.keyring.load('default')).active('receipt').kid);
-      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(5);
+      expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBe(6);
     });
 
     it('scheduled housekeeping retires keys after the grace period and rotates old keys', async () => {
@@ -174,7 +194,7 @@ for (const driver of drivers()) {
       const written = await t.w.keys.tick('default', 10 * 86_400_000, 0);
       expect(written.map((r) => r.action)).toEqual(['key.retire']);
       const rotated = await t.w.keys.tick('default', 0, 3_600_000);
-      expect(rotated.map((r) => r.action)).toEqual(['key.rotate', 'key.rotate']);
+      expect(rotated.map((r) => r.action)).toEqual(['key.rotate', 'key.rotate', 'key.rotate']); // receipt, note, passport
       expect(verifyAll(await exportLines(t.w), await trustOf(t.w))).toBeGreaterThan(4);
     });
 

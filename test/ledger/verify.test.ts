@@ -19,7 +19,7 @@ let earlyNote: string;
 beforeAll(async () => {
   t = await tempWarden('sqlite');
   await t.w.ledger.append('default', Array.from({ length: 10 }, (_, i) => event(i)));
-  earlyNote = (await t.w.checkpointer.checkpoint('default')).note; // size 12
+  earlyNote = (await t.w.checkpointer.checkpoint('default')).note; // size 13
   await t.w.keys.rotate('default', 'receipt');
   await t.w.ledger.append('default', Array.from({ length: 20 }, (_, i) => event(100 + i)));
   note = (await t.w.checkpointer.checkpoint('default')).note;
@@ -74,7 +74,7 @@ describe('offline verifier', () => {
 
   it('names the first failing seq for each kind of tampering', async () => {
     expect(await firstFailure(edit(7, (r) => ((r.payload as Record<string, unknown>).i = 999)))).toMatchObject({ seq: 7, message: expect.stringMatching(/signature does not verify/) });
-    expect(await firstFailure(edit(5, (r) => (r.decision = 'allow')))).toMatchObject({ seq: 5 });
+    expect(await firstFailure(edit(5, (r) => (r.decision = r.decision === 'allow' ? 'deny' : 'allow')))).toMatchObject({ seq: 5 });
     expect(await firstFailure([...lines.slice(0, 4), ...lines.slice(5)])).toMatchObject({ seq: 4, message: expect.stringMatching(/seq is 5, expected 4/) });
     const swapped = [...lines];
     [swapped[8], swapped[9]] = [swapped[9] as string, swapped[8] as string];
@@ -104,7 +104,7 @@ describe('offline verifier', () => {
     expect(() => verifySeq(lines, trust, forgedRoot)).toThrow(VerificationError);
     const otherOrigin = parseTrustBundle({ ...bundle, origin: 'elsewhere.example/log/default' });
     expect(() => verifySeq(lines, otherOrigin, note)).toThrow(/origin/);
-    expect(() => verifySeq(lines.slice(0, 20), trust, note)).toThrow(/checkpoint covers 33 entries but the file has only 20/);
+    expect(() => verifySeq(lines.slice(0, 20), trust, note)).toThrow(/checkpoint covers 34 entries but the file has only 20/);
   });
 
   it('key windows: a receipt signed outside its key window fails', async () => {
@@ -125,9 +125,9 @@ describe('offline verifier', () => {
   });
 
   it('verifies tlog-proofs offline and rejects tampered or mismatched ones', async () => {
-    for (const seq of [0, 11, 32]) {
+    for (const seq of [0, 11, 33]) {
       const proof = await proveReceipt(t.w.store, t.w.checkpointer, 'default', seq);
-      expect(verifyTlogProof(proof, trust)).toMatchObject({ index: seq, treeSize: 33 });
+      expect(verifyTlogProof(proof, trust)).toMatchObject({ index: seq, treeSize: 34 });
     }
     const proof = await proveReceipt(t.w.store, t.w.checkpointer, 'default', 5);
     // The same path against a checkpoint for another tree size.

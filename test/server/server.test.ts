@@ -30,7 +30,7 @@ describe('HTTP server (public ledger endpoints)', () => {
     const trust = parseTrustBundle(res.json());
     const cp = await app.inject({ url: '/v1/ledger/default/checkpoint' });
     expect(cp.headers['content-type']).toMatch(/text\/plain/);
-    expect(verifyCheckpointNote(cp.body, trust).size).toBe(4);
+    expect(verifyCheckpointNote(cp.body, trust).size).toBe(5);
   });
 
   it('answers bad input with 4xx in one error format, never leaking internals', async () => {

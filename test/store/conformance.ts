@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.js';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { openStore, type OpenStoreOptions } from '../../src/store/open.js';
-import type { AppendBuilder, KeyPurpose, KeyRecord, Store } from '../../src/store/types.js';
+import type { AgentRecord, AppendBuilder, KeyPurpose, KeyRecord, Store } from '../../src/store/types.js';
 import { chainProblems, chainedRows, oneRow } from './chain.js';
 import { spawnAppenders } from './spawn.js';
 
@@ -28,6 +28,14 @@ export function key(kid: string, purpose: KeyPurpose = 'receipt', tenant = T): K
     public_key: randomBytes(32), wrapped_private_key: randomBytes(60),
     state: 'active', not_before: '2025-01-01T00:00:00Z', not_after: null, revoked_at: null,
     created_at: '2025-01-01T00:00:00.000001Z',
+  };
+}
+
+export function agent(id: string, extra: Partial<AgentRecord> = {}, tenant = T): AgentRecord {
+  return {
+    tenant, id, type: 'assistant', owner: 'alice@example.com', roles: ['reader', 'writer'], capabilities: ['tool:search'],
+    trust_level: 2, tier: 'process', state: 'active', passports_not_before: null,
+    created_at: '2025-01-02T00:00:00.000Z', updated_at: '2025-01-02T00:00:00.000Z', ...extra,
   };
 }
 
@@ -123,6 +131,56 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         await rejection(store.append(T, withRows({ op: 'insertKey', key: key('kz', 'receipt', 'zeta') } as never)), 'STORE_ERROR');
         expect(await snapshot(store)).toEqual(before);
         expect(await store.listKeys('zeta')).toEqual([]);
+      });
+    });
+
+    describe('agents and revoked passports', () => {
+      it('upserts agents through append mutations without bumping key_epoch', async () => {
+        const a = agent('bot-1');
+        const b = agent('a.bot_2', { owner: null, roles: [], capabilities: [], state: 'suspended' });
+        const next = await store.append(T, (head) => ({ rows: chainedRows(head, 1, 'r'), mutations: [{ op: 'putAgent', agent: a }, { op: 'putAgent', agent: b }] }));
+        expect(next).toMatchObject({ size: 1, key_epoch: 0 });
+        expect(await store.getAgent(T, 'bot-1')).toEqual(a);
+        expect(await store.getAgent(T, 'nope')).toBeUndefined();
+        expect(await store.listAgents(T)).toEqual([b, a]);
+        const changed = { ...a, roles: ['admin'], state: 'quarantined' as const, passports_not_before: '2025-03-03T03:03:03.333Z', updated_at: '2025-03-03T03:03:03.333Z' };
+        await store.append(T, (head) => ({ rows: chainedRows(head, 1, 's'), mutations: [{ op: 'putAgent', agent: changed }] }));
+        expect(await store.getAgent(T, 'bot-1')).toEqual(changed);
+        expect(await store.listAgents(T)).toHaveLength(2);
+        // Mixed batch: only the key mutation bumps the epoch.
+        const mixed = await store.append(T, () => ({ rows: [], mutations: [{ op: 'insertKey', key: key('k1', 'passport') }, { op: 'putAgent', agent: agent('c') }] }));
+        expect(mixed.key_epoch).toBe(1);
+      });
+
+      it('records revoked passports idempotently, per tenant, listable since a time', async () => {
+        await store.createTenant({ name: 'zeta', origin: 'o', created_at: '2025-01-01T00:00:00Z' });
+        const rev = (jti: string, at: string, tenant = T) => ({ op: 'revokePassport' as const, tenant, jti, expires_at: '2025-12-01T00:00:00.000Z', revoked_at: at });
+        const head = await store.append(T, (h) => ({ rows: chainedRows(h, 1, 'r'), mutations: [rev('j1', '2025-05-01T00:00:00.000Z'), rev('j2', '2025-06-01T00:00:00.000Z')] }));
+        expect(head.key_epoch).toBe(0);
+        await store.append(T, () => ({ rows: [], mutations: [rev('j1', '2025-07-01T00:00:00.000Z')] })); // already revoked: kept as first recorded
+        await store.append('zeta', () => ({ rows: [], mutations: [rev('j3', '2025-05-01T00:00:00.000Z', 'zeta')] }));
+        expect(await store.isPassportRevoked(T, 'j1')).toBe(true);
+        expect(await store.isPassportRevoked(T, 'j3')).toBe(false);
+        expect(await store.isPassportRevoked('zeta', 'j3')).toBe(true);
+        expect(await store.listRevokedPassports(T)).toEqual([
+          { tenant: T, jti: 'j1', expires_at: '2025-12-01T00:00:00.000Z', revoked_at: '2025-05-01T00:00:00.000Z' },
+          { tenant: T, jti: 'j2', expires_at: '2025-12-01T00:00:00.000Z', revoked_at: '2025-06-01T00:00:00.000Z' },
+        ]);
+        expect((await store.listRevokedPassports(T, '2025-05-15T00:00:00.000Z')).map((r) => r.jti)).toEqual(['j2']);
+      });
+
+      it('rejects agent mutations for another tenant or an unknown one, and writes nothing', async () => {
+        await store.append(T, (head) => ({ rows: chainedRows(head, 2, 'a') }));
+        const before = await snapshot(store);
+        await store.createTenant({ name: 'zeta', origin: 'o', created_at: '2025-01-01T00:00:00Z' });
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'b'), mutations: [{ op: 'putAgent', agent: agent('x', {}, 'zeta') }] })), 'STORE_ERROR');
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'b'), mutations: [{ op: 'revokePassport', tenant: 'zeta', jti: 'j', expires_at: 'e', revoked_at: 'r' }] })), 'STORE_ERROR');
+        // A failing mutation later in the batch rolls back the agent written before it.
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'b'), mutations: [{ op: 'putAgent', agent: agent('y') }, { op: 'updateKey', tenant: T, kid: 'ghost', state: 'retired' }] })), 'NOT_FOUND');
+        expect(await snapshot(store)).toEqual(before);
+        expect(await store.listAgents(T)).toEqual([]);
+        expect(await store.listAgents('zeta')).toEqual([]);
+        expect(await store.listRevokedPassports('zeta')).toEqual([]);
       });
     });
 
@@ -255,6 +313,20 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         const again = await reopen();
         expect(await again.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
         expect(await again.head(T)).toEqual(head);
+      });
+
+      it('upgrades a version 1 database: agents and revoked passports appear, data stays', async () => {
+        const head = await store.append(T, (h0) => ({ rows: chainedRows(h0, 3, 'r'), mutations: [{ op: 'insertKey', key: key('k1') }] }));
+        await h.exec('DROP TABLE revoked_passports');
+        await h.exec('DROP TABLE agents');
+        await h.exec('UPDATE schema_meta SET version = 1');
+        const upgraded = await reopen();
+        expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
+        expect(await upgraded.head(T)).toEqual(head);
+        expect(await upgraded.listAgents(T)).toEqual([]);
+        await upgraded.append(T, () => ({ rows: [], mutations: [{ op: 'putAgent', agent: agent('bot') }, { op: 'revokePassport', tenant: T, jti: 'j', expires_at: 'e', revoked_at: 'r' }] }));
+        expect(await upgraded.getAgent(T, 'bot')).toEqual(agent('bot'));
+        expect(await upgraded.isPassportRevoked(T, 'j')).toBe(true);
       });
 
       it('refuses a database written by a newer Warden', async () => {

@@ -79,7 +79,12 @@ export function verifyEntry(line: string, trust: Trust, expectedSeq: number): Ve
   }
   const unsigned: Record<string, unknown> = { ...r };
   delete unsigned.sig;
-  const canonical = jcs(unsigned);
+  let canonical: string;
+  try {
+    canonical = jcs(unsigned);
+  } catch {
+    return fail('entry is not representable in RFC 8785 canonical form');
+  }
   // Any other encoding of the same object would hash to a different leaf: say so plainly.
   if (leafFromStatement(canonical, r.tenant as string, r.ts as string, sig as never) !== line) fail('entry is not in RFC 8785 canonical form');
   return fail('signature does not verify');

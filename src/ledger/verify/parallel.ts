@@ -74,7 +74,7 @@ export async function verifyLogParallel(
     let lineNo = 0;
     for await (const line of lines) {
       lineNo++;
-      if (line.length > MAX_LINE_BYTES && Buffer.byteLength(line, 'utf8') > MAX_LINE_BYTES) {
+      if (line.length * 3 > MAX_LINE_BYTES && Buffer.byteLength(line, 'utf8') > MAX_LINE_BYTES) {
         throw new BadInputError(`line ${lineNo} is longer than 1 MiB`);
       }
       chunk.push(line);

@@ -7,8 +7,15 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { StoreError, WardenError } from '../../errors.js';
 import {
+  AGENT_COLUMNS,
+  AGENT_UPSERT,
   BuilderFailure,
   KEY_COLUMNS,
+  REVOKED_COLUMNS,
+  agentValues,
+  toAgent,
+  toRevokedPassport,
+  type AgentDbRow,
   RECEIPT_COLUMNS,
   checkPlan,
   checkSeqArg,
@@ -29,6 +36,7 @@ import {
 } from '../common.js';
 import { LATEST_SCHEMA_VERSION, SCHEMA_META_DDL, pendingMigrations } from '../migrations.js';
 import type {
+  AgentRecord,
   AppendBuilder,
   CheckpointRecord,
   DataKeyRecord,
@@ -37,6 +45,7 @@ import type {
   LogHead,
   Mutation,
   ReceiptRow,
+  RevokedPassportRecord,
   Store,
   TenantRecord,
 } from '../types.js';
@@ -224,6 +233,20 @@ export class PostgresStore implements Store {
       ]);
       return;
     }
+    if (m.op === 'putAgent') {
+      await c.query(
+        `INSERT INTO agents (${AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ${AGENT_UPSERT}`,
+        agentValues(m.agent),
+      );
+      return;
+    }
+    if (m.op === 'revokePassport') {
+      await c.query(
+        `INSERT INTO revoked_passports (${REVOKED_COLUMNS}) VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, jti) DO NOTHING`,
+        [m.tenant, m.jti, m.expires_at, m.revoked_at],
+      );
+      return;
+    }
     // Flags keep the SQL static: an omitted field (undefined) leaves the column as it is.
     const r = await c.query(
       `UPDATE keys SET state = $1,
@@ -327,6 +350,30 @@ export class PostgresStore implements Store {
       [tenant, size],
     );
     return r.rows[0] && toCheckpoint(r.rows[0]);
+  }
+
+  async getAgent(tenant: string, id: string): Promise<AgentRecord | undefined> {
+    const r = await this.#query<AgentDbRow>('get agent', `SELECT ${AGENT_COLUMNS} FROM agents WHERE tenant = $1 AND id = $2`, [tenant, id]);
+    return r.rows[0] && toAgent(r.rows[0]);
+  }
+
+  async listAgents(tenant: string): Promise<AgentRecord[]> {
+    const r = await this.#query<AgentDbRow>('list agents', `SELECT ${AGENT_COLUMNS} FROM agents WHERE tenant = $1 ORDER BY id COLLATE "C"`, [tenant]);
+    return r.rows.map(toAgent);
+  }
+
+  async isPassportRevoked(tenant: string, jti: string): Promise<boolean> {
+    const r = await this.#query('check passport revocation', 'SELECT 1 FROM revoked_passports WHERE tenant = $1 AND jti = $2', [tenant, jti]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async listRevokedPassports(tenant: string, sinceIso?: string): Promise<RevokedPassportRecord[]> {
+    const r = await this.#query<RevokedPassportRecord>(
+      'list revoked passports',
+      `SELECT ${REVOKED_COLUMNS} FROM revoked_passports WHERE tenant = $1 AND ($2::text IS NULL OR revoked_at COLLATE "C" >= $2) ORDER BY revoked_at COLLATE "C", jti COLLATE "C"`,
+      [tenant, sinceIso ?? null],
+    );
+    return r.rows.map(toRevokedPassport);
   }
 
   async putDataKey(k: DataKeyRecord): Promise<void> {

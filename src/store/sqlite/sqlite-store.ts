@@ -7,8 +7,15 @@
 import Database from 'better-sqlite3';
 import { StoreError, WardenError } from '../../errors.js';
 import {
+  AGENT_COLUMNS,
+  AGENT_UPSERT,
   BuilderFailure,
   KEY_COLUMNS,
+  REVOKED_COLUMNS,
+  agentValues,
+  toAgent,
+  toRevokedPassport,
+  type AgentDbRow,
   RECEIPT_COLUMNS,
   checkPlan,
   checkSeqArg,
@@ -29,6 +36,7 @@ import {
 } from '../common.js';
 import { LATEST_SCHEMA_VERSION, SCHEMA_META_DDL, pendingMigrations } from '../migrations.js';
 import type {
+  AgentRecord,
   AppendBuilder,
   CheckpointRecord,
   DataKeyRecord,
@@ -37,6 +45,7 @@ import type {
   LogHead,
   Mutation,
   ReceiptRow,
+  RevokedPassportRecord,
   Store,
   TenantRecord,
 } from '../types.js';
@@ -111,6 +120,16 @@ function prepareStatements(db: Database.Database) {
     insertDataKey: db.prepare('INSERT INTO data_keys (tenant, id, wrapped_key, created_at, destroyed_at) VALUES (?, ?, ?, ?, ?)'),
     listDataKeys: db.prepare<[string], DataKeyRecord>(
       'SELECT tenant, id, wrapped_key, created_at, destroyed_at FROM data_keys WHERE tenant = ? ORDER BY created_at, id',
+    ),
+    putAgent: db.prepare(`INSERT INTO agents (${AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${AGENT_UPSERT}`),
+    getAgent: db.prepare<[string, string], AgentDbRow>(`SELECT ${AGENT_COLUMNS} FROM agents WHERE tenant = ? AND id = ?`),
+    listAgents: db.prepare<[string], AgentDbRow>(`SELECT ${AGENT_COLUMNS} FROM agents WHERE tenant = ? ORDER BY id`),
+    revokePassport: db.prepare(
+      `INSERT INTO revoked_passports (${REVOKED_COLUMNS}) VALUES (?, ?, ?, ?) ON CONFLICT (tenant, jti) DO NOTHING`,
+    ),
+    isRevoked: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM revoked_passports WHERE tenant = ? AND jti = ?'),
+    listRevoked: db.prepare<[string, string | null, string | null], RevokedPassportRecord>(
+      `SELECT ${REVOKED_COLUMNS} FROM revoked_passports WHERE tenant = ? AND (? IS NULL OR revoked_at >= ?) ORDER BY revoked_at, jti`,
     ),
     destroyDataKeys: db.prepare(
       'UPDATE data_keys SET wrapped_key = NULL, destroyed_at = ? WHERE tenant = ? AND wrapped_key IS NOT NULL',
@@ -233,6 +252,14 @@ export class SqliteStore implements Store {
         k.not_before, k.not_after, k.revoked_at, k.created_at);
       return;
     }
+    if (m.op === 'putAgent') {
+      s.putAgent.run(...agentValues(m.agent));
+      return;
+    }
+    if (m.op === 'revokePassport') {
+      s.revokePassport.run(m.tenant, m.jti, m.expires_at, m.revoked_at);
+      return;
+    }
     const res = s.updateKey.run(m.state,
       m.not_after !== undefined ? 1 : 0, m.not_after ?? null,
       m.revoked_at !== undefined ? 1 : 0, m.revoked_at ?? null,
@@ -309,6 +336,25 @@ export class SqliteStore implements Store {
       const r = s.checkpoint.get(tenant, size);
       return r && toCheckpoint(r);
     });
+  }
+
+  async getAgent(tenant: string, id: string): Promise<AgentRecord | undefined> {
+    return this.#run('get agent', (s) => {
+      const r = s.getAgent.get(tenant, id);
+      return r && toAgent(r);
+    });
+  }
+
+  async listAgents(tenant: string): Promise<AgentRecord[]> {
+    return this.#run('list agents', (s) => s.listAgents.all(tenant).map(toAgent));
+  }
+
+  async isPassportRevoked(tenant: string, jti: string): Promise<boolean> {
+    return this.#run('check passport revocation', (s) => s.isRevoked.get(tenant, jti) !== undefined);
+  }
+
+  async listRevokedPassports(tenant: string, sinceIso?: string): Promise<RevokedPassportRecord[]> {
+    return this.#run('list revoked passports', (s) => s.listRevoked.all(tenant, sinceIso ?? null, sinceIso ?? null).map(toRevokedPassport));
   }
 
   async putDataKey(k: DataKeyRecord): Promise<void> {

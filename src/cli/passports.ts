@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { parseDuration } from '../config/duration.js';
+import { BadInputError } from '../errors.js';
+import { collect } from './agents.js';
+import { tenantOption, withTenant } from './common.js';
+
+export function registerPassports(program: Command): void {
+  const passports = program.command('passports').description('agent passports: issue and revoke (EdDSA JWTs)');
+
+  tenantOption(passports.command('issue'))
+    .description('issue a passport for an active agent; prints only the JWT')
+    .requiredOption('--agent <id>', 'agent id')
+    .option('--ttl <duration>', 'lifetime, e.g. 15m (default: identity.passport_ttl)')
+    .option('--scope <scope>', 'scope (repeatable)', collect, [])
+    .action(async (opts: { data: string; tenant: string; agent: string; ttl?: string; scope: string[] }) => {
+      let ttlMs: number | undefined;
+      if (opts.ttl !== undefined) {
+        ttlMs = parseDuration(opts.ttl);
+        if (ttlMs === undefined) throw new BadInputError(`--ttl must be a duration such as 15m, got "${opts.ttl}"`);
+      }
+      await withTenant(opts, async (w) => {
+        const p = await w.passports.issue(opts.tenant, opts.agent, { ...(ttlMs !== undefined ? { ttlMs } : {}), scope: opts.scope, actor: { human: 'cli' } });
+        process.stdout.write(`${p.token}\n`);
+      });
+    });
+
+  tenantOption(passports.command('revoke [jti]'))
+    .description('revoke one passport by its jti, or every passport of an agent with --agent')
+    .option('--agent <id>', 'revoke all passports the agent holds now')
+    .option('--reason <text>', 'reason recorded in the receipt')
+    .action(async (jti: string | undefined, opts: { data: string; tenant: string; agent?: string; reason?: string }) => {
+      if ((jti === undefined) === (opts.agent === undefined)) throw new BadInputError('give either a passport id (jti) or --agent ID');
+      await withTenant(opts, async (w) => {
+        const ctx = { actor: { human: 'cli' }, ...(opts.reason ? { reason: opts.reason } : {}) };
+        if (opts.agent !== undefined) {
+          const a = await w.passports.revokeAgent(opts.tenant, opts.agent, ctx);
+          process.stdout.write(`revoked every passport of agent ${a.id} issued before ${a.passports_not_before ?? ''}\n`);
+        } else {
+          await w.passports.revoke(opts.tenant, jti as string, ctx);
+          process.stdout.write(`revoked passport ${jti as string}\n`);
+        }
+      });
+    });
+}

@@ -1,0 +1,479 @@
+/**
+ * Agent passports: short-lived EdDSA JWTs signed by the tenant's active `passport` key
+ * (ARCHITECTURE.md: never HMAC — verifiers need only the public JWKS).
+ *
+ * Verification is strict and fails closed: size limit before parsing, `EdDSA` only, the key
+ * picked by `kid` among the tenant's passport keys that may still verify (active or retiring;
+ * unknown, retired and revoked kids are refused), the token's `tenant` must be the key's
+ * tenant, issuer, audience, exp/nbf/iat within the configured skew, the jti not revoked, the
+ * agent present and active, and the passport issued after the agent's last wholesale
+ * revocation (`passports_not_before`).
+ *
+ * Verified tokens are cached (key: SHA-256 of the token; bounded, least recently used evicted).
+ * A cache hit still re-checks expiry, the jti revocation set, the agent's state and the key's
+ * state against in-memory state. That state is updated at once by this process's own
+ * revocations and agent changes (and key changes, via the keyring), and other processes'
+ * changes are picked up by reloading it at most `refreshMs` (default 1 s) after it was last
+ * loaded. A cache miss always reads revocation and agent state from the store.
+ */
+import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { SignJWT, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { TENANT_NAME } from '../config/schema.js';
+import type { Keyring, TenantKeys } from '../crypto/keyring.js';
+import { AuthError, BadInputError, WardenError } from '../errors.js';
+import type { KeyLifecycle } from '../ledger/keys.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { AgentRecord, KeyRecord, Store } from '../store/types.js';
+import { AGENT_ID, assertAgentId, checkTokens, type AgentRegistry, type ChangeContext } from './agents.js';
+
+/** Tokens larger than this are refused before any parsing. */
+export const MAX_PASSPORT_BYTES = 8 * 1024;
+
+export interface PassportOptions {
+  issuer: string;
+  audience: string;
+  /** Default lifetime (ms). */
+  ttlMs: number;
+  /** Longest lifetime allowed at issuance (ms). */
+  maxTtlMs: number;
+  /** Tolerated clock skew (ms). */
+  clockSkewMs: number;
+  /** Verified-token cache entries (default 10 000). */
+  cacheSize?: number;
+  /** How stale the in-memory revocation/agent/key view may get (default 1000 ms). */
+  refreshMs?: number;
+}
+
+export interface PassportClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  tenant: string;
+  roles: string[];
+  capabilities: string[];
+  scope: string[];
+  tier: string;
+  jti: string;
+  /** Seconds since the epoch, millisecond precision (RFC 7519 NumericDate allows fractions). */
+  iat: number;
+  nbf: number;
+  exp: number;
+}
+
+export interface IssuedPassport {
+  token: string;
+  jti: string;
+  kid: string;
+  /** RFC 3339 expiry. */
+  expires_at: string;
+  claims: PassportClaims;
+}
+
+export interface VerifiedPassport {
+  tenant: string;
+  kid: string;
+  claims: PassportClaims;
+}
+
+interface CacheEntry {
+  passport: VerifiedPassport;
+}
+
+interface TenantView {
+  loadedAt: number;
+  /** The keyring snapshot the key view came from; a different one means keys changed. */
+  keysFrom: TenantKeys | undefined;
+  keys: Map<string, KeyRecord>;
+  revoked: Set<string>;
+  agents: Map<string, AgentRecord>;
+  /** Revocations are reloaded incrementally from here (with an overlap). */
+  revokedSince: string | undefined;
+  fullReloadAt: number;
+}
+
+const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'tenant', 'roles', 'capabilities', 'scope', 'tier', 'jti', 'iat', 'nbf', 'exp'];
+/** Revocations committed up to this long after their timestamp are still seen by incremental reloads. */
+const REVOCATION_OVERLAP_MS = 60_000;
+const FULL_RELOAD_MS = 60_000;
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('base64url');
+}
+
+function isStringList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+/** The public JWK of an Ed25519 passport key. */
+export function passportJwk(k: KeyRecord): JWK & { kid: string } {
+  return { kty: 'OKP', crv: 'Ed25519', x: k.public_key.toString('base64url'), kid: k.kid, use: 'sig', alg: 'EdDSA' };
+}
+
+function publicKeyObject(k: KeyRecord): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.public_key.toString('base64url') }, format: 'jwk' });
+}
+
+/** Claims read WITHOUT verification, only to pick the tenant a deny receipt belongs to. */
+export function unverifiedIdentity(token: string): { tenant: string; sub: string } | undefined {
+  if (typeof token !== 'string' || Buffer.byteLength(token) > MAX_PASSPORT_BYTES) return undefined;
+  try {
+    const c = decodeJwt(token);
+    if (typeof c.tenant === 'string' && TENANT_NAME.test(c.tenant) && typeof c.sub === 'string' && AGENT_ID.test(c.sub)) {
+      return { tenant: c.tenant, sub: c.sub };
+    }
+  } catch {
+    // not a JWT at all
+  }
+  return undefined;
+}
+
+/** Maps jose's errors to stable, non-leaking reasons. */
+function joseReason(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'passport expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    switch (err.claim) {
+      case 'iss': return 'issuer not accepted';
+      case 'aud': return 'audience not accepted';
+      case 'nbf': return 'passport not yet valid';
+      case 'iat': return 'passport issued in the future';
+      default: return 'passport claims invalid';
+    }
+  }
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'signature invalid';
+  return 'malformed passport';
+}
+
+export class PassportService {
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #views = new Map<string, TenantView>();
+  readonly #loading = new Map<string, Promise<TenantView>>();
+  readonly #cacheSize: number;
+  readonly #refreshMs: number;
+  readonly stats = { hits: 0, misses: 0 };
+
+  constructor(
+    private readonly store: Store,
+    private readonly keyring: Keyring,
+    private readonly keys: KeyLifecycle,
+    private readonly ledger: Ledger,
+    private readonly agents: AgentRegistry,
+    private readonly options: PassportOptions,
+  ) {
+    this.#cacheSize = Math.max(1, options.cacheSize ?? 10_000);
+    this.#refreshMs = options.refreshMs ?? 1000;
+    // This process's own agent changes take effect on cached passports at once.
+    agents.onChange((a) => this.#views.get(a.tenant)?.agents.set(a.id, a));
+  }
+
+  // ---------------------------------------------------------------- issuance
+
+  /** Issues a passport for an active agent; the issuance is receipted (never the token). */
+  async issue(tenant: string, agentId: string, opts: { ttlMs?: number; scope?: readonly string[] } & ChangeContext = {}): Promise<IssuedPassport> {
+    assertAgentId(agentId);
+    const ttlMs = opts.ttlMs ?? this.options.ttlMs;
+    if (!Number.isInteger(ttlMs) || ttlMs < 1000) throw new BadInputError('passport ttl must be at least 1s');
+    if (ttlMs > this.options.maxTtlMs) throw new BadInputError(`passport ttl exceeds the configured maximum (identity.passport_max_ttl = ${this.options.maxTtlMs} ms)`);
+    const scope = checkTokens('scope', opts.scope ?? []);
+    const agent = await this.agents.get(tenant, agentId);
+    if (agent.state !== 'active') throw new WardenError('FORBIDDEN', `agent "${agentId}" is ${agent.state}; passports are only issued to active agents`);
+
+    let keys = await this.keyring.load(tenant);
+    if (!keys.records.some((r) => r.purpose === 'passport' && r.state === 'active')) {
+      // A tenant created before passport keys existed gets one on first use.
+      await this.keys.ensureKeys(tenant, ['passport']);
+      keys = await this.keyring.load(tenant, { refresh: true });
+    }
+    const signer = keys.active('passport');
+    const nowMs = Date.now();
+    const claims: PassportClaims = {
+      iss: this.options.issuer,
+      aud: this.options.audience,
+      sub: agent.id,
+      tenant,
+      roles: agent.roles,
+      capabilities: agent.capabilities,
+      scope,
+      tier: agent.tier,
+      jti: randomBytes(18).toString('base64url'),
+      iat: nowMs / 1000,
+      nbf: Math.floor(nowMs / 1000),
+      exp: Math.floor((nowMs + ttlMs) / 1000),
+    };
+    const token = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: signer.kid }).sign(signer.privateKey);
+    const expiresAt = new Date(claims.exp * 1000).toISOString();
+    await this.ledger.append(
+      tenant,
+      [{
+        kind: 'agent',
+        action: 'passport.issue',
+        resource: `agent:${agent.id}`,
+        decision: null,
+        reasons: opts.reason ? [opts.reason] : [],
+        actor: opts.actor ?? {},
+        payload: { jti: claims.jti, kid: signer.kid, exp: expiresAt, scope },
+      }],
+      { system: true },
+    );
+    return { token, jti: claims.jti, kid: signer.kid, expires_at: expiresAt, claims };
+  }
+
+  // ---------------------------------------------------------------- revocation
+
+  /** Revokes one passport by jti (idempotent). `expiresAt` defaults to now + max ttl. */
+  async revoke(tenant: string, jti: string, opts: { expiresAt?: string } & ChangeContext = {}): Promise<void> {
+    if (typeof jti !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(jti)) throw new BadInputError('invalid passport id (jti)');
+    const now = new Date().toISOString();
+    // A passport cannot outlive max ttl (+ skew) from now: the entry is useless after that.
+    const expiresAt = opts.expiresAt ?? new Date(Date.now() + this.options.maxTtlMs + this.options.clockSkewMs).toISOString();
+    await this.ledger.append(
+      tenant,
+      [{
+        kind: 'agent',
+        action: 'passport.revoke',
+        resource: `passport:${jti}`,
+        decision: null,
+        reasons: opts.reason ? [opts.reason] : [],
+        actor: opts.actor ?? {},
+        payload: { jti },
+      }],
+      { mutations: [{ op: 'revokePassport', tenant, jti, expires_at: expiresAt, revoked_at: now }], system: true },
+    );
+    this.#views.get(tenant)?.revoked.add(jti);
+  }
+
+  /** Revokes every passport the agent holds now; later issuances are valid again. */
+  async revokeAgent(tenant: string, agentId: string, ctx: ChangeContext = {}): Promise<AgentRecord> {
+    const { agent } = await this.agents.revokePassports(tenant, agentId, ctx);
+    return agent;
+  }
+
+  // ---------------------------------------------------------------- verification
+
+  /** Verifies a passport; throws AuthError (401/403) with a stable reason. */
+  async verify(token: string): Promise<VerifiedPassport> {
+    if (typeof token !== 'string' || token.length === 0) throw new AuthError('missing passport');
+    if (Buffer.byteLength(token) > MAX_PASSPORT_BYTES) throw new AuthError('passport too large');
+    const cacheKey = sha256(token);
+    const hit = this.#cache.get(cacheKey);
+    if (hit) {
+      try {
+        await this.#recheck(hit.passport);
+      } catch (err) {
+        this.#cache.delete(cacheKey);
+        throw err;
+      }
+      // Least recently used goes first: move this entry to the end.
+      this.#cache.delete(cacheKey);
+      this.#cache.set(cacheKey, hit);
+      this.stats.hits++;
+      return hit.passport;
+    }
+    this.stats.misses++;
+    const passport = await this.verifyUncached(token);
+    this.#cache.set(cacheKey, { passport });
+    if (this.#cache.size > this.#cacheSize) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+    return passport;
+  }
+
+  /**
+   * Like {@link verify} and records the failure: a failed authentication whose (unverified)
+   * claims name an existing tenant and an agent id is receipted in that tenant as an `auth`
+   * deny. Claims are decoded without trust only to pick the tenant.
+   */
+  async authenticate(token: string, context: { correlationId?: string } = {}): Promise<VerifiedPassport> {
+    try {
+      return await this.verify(token);
+    } catch (err) {
+      if (err instanceof AuthError) await this.recordFailure(token, err.reason, context.correlationId);
+      throw err;
+    }
+  }
+
+  /** Writes the `auth` deny receipt for a failure whose identity is parseable; never throws. */
+  async recordFailure(token: string, reason: string, correlationId?: string): Promise<boolean> {
+    const who = unverifiedIdentity(token);
+    if (!who) return false;
+    try {
+      if (!(await this.store.getTenant(who.tenant))) return false;
+      await this.ledger.append(
+        who.tenant,
+        [{
+          kind: 'auth',
+          action: 'passport.verify',
+          resource: `agent:${who.sub}`,
+          decision: 'deny',
+          reasons: [reason],
+          actor: { agent: who.sub },
+          ...(correlationId ? { correlation_id: correlationId } : {}),
+          payload: { claimed_agent: who.sub, verified: false },
+        }],
+        { system: true },
+      );
+      return true;
+    } catch {
+      return false; // recording must not turn a 401 into a 500
+    }
+  }
+
+  /** Full verification without the cache (the cache calls this on a miss). */
+  async verifyUncached(token: string): Promise<VerifiedPassport> {
+    if (typeof token !== 'string' || token.length === 0) throw new AuthError('missing passport');
+    if (Buffer.byteLength(token) > MAX_PASSPORT_BYTES) throw new AuthError('passport too large');
+    let header;
+    let unverified: JWTPayload;
+    try {
+      header = decodeProtectedHeader(token);
+      unverified = decodeJwt(token);
+    } catch {
+      throw new AuthError('malformed passport');
+    }
+    if (header.alg !== 'EdDSA') throw new AuthError('algorithm not allowed');
+    if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > 64) throw new AuthError('passport has no usable key id');
+    const tenant = unverified.tenant;
+    if (typeof tenant !== 'string' || !TENANT_NAME.test(tenant)) throw new AuthError('malformed passport');
+    const view = await this.#view(tenant);
+    if (!view) throw new AuthError('unknown signing key');
+    const key = view.keys.get(header.kid);
+    if (!key || key.purpose !== 'passport') throw new AuthError('unknown signing key');
+    this.#checkKey(key);
+    if (key.tenant !== tenant) throw new AuthError('signing key does not belong to the passport tenant');
+
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, publicKeyObject(key), {
+        algorithms: ['EdDSA'],
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+        clockTolerance: Math.floor(this.options.clockSkewMs / 1000),
+        maxTokenAge: Math.ceil((this.options.maxTtlMs + this.options.clockSkewMs) / 1000),
+        requiredClaims: REQUIRED_CLAIMS,
+        typ: 'JWT',
+      }));
+    } catch (err) {
+      throw new AuthError(joseReason(err));
+    }
+    const claims = this.#claims(payload);
+    if (claims.tenant !== key.tenant) throw new AuthError('signing key does not belong to the passport tenant');
+    // Authoritative reads on a miss; the in-memory view serves cache hits.
+    if (await this.store.isPassportRevoked(tenant, claims.jti)) {
+      view.revoked.add(claims.jti);
+      throw new AuthError('passport revoked');
+    }
+    const agent = await this.store.getAgent(tenant, claims.sub);
+    if (agent) view.agents.set(agent.id, agent);
+    else view.agents.delete(claims.sub);
+    const passport: VerifiedPassport = { tenant, kid: key.kid, claims };
+    this.#checkAgent(agent, passport);
+    return passport;
+  }
+
+  /** The re-checks of a cache hit: expiry, revocation, agent and key, from memory. */
+  async #recheck(p: VerifiedPassport): Promise<void> {
+    const nowS = Date.now() / 1000;
+    const skewS = Math.floor(this.options.clockSkewMs / 1000);
+    if (nowS - skewS >= p.claims.exp) throw new AuthError('passport expired');
+    const view = await this.#view(p.tenant);
+    if (!view) throw new AuthError('unknown signing key');
+    const key = view.keys.get(p.kid);
+    if (!key) throw new AuthError('unknown signing key');
+    this.#checkKey(key);
+    if (view.revoked.has(p.claims.jti)) throw new AuthError('passport revoked');
+    this.#checkAgent(view.agents.get(p.claims.sub), p);
+  }
+
+  #checkKey(key: KeyRecord): void {
+    if (key.state === 'revoked') throw new AuthError('signing key revoked');
+    if (key.state !== 'active' && key.state !== 'retiring') throw new AuthError('signing key no longer valid');
+  }
+
+  #checkAgent(agent: AgentRecord | undefined, p: VerifiedPassport): void {
+    if (!agent || agent.state === 'deleted') throw new AuthError('agent unknown or deleted');
+    if (agent.state !== 'active') throw new AuthError(`agent is ${agent.state}`, { forbidden: true });
+    if (agent.passports_not_before !== null && Math.round(p.claims.iat * 1000) < Date.parse(agent.passports_not_before)) {
+      throw new AuthError('passport revoked');
+    }
+  }
+
+  #claims(payload: JWTPayload): PassportClaims {
+    const p = payload as Record<string, unknown>;
+    const ok =
+      typeof p.iss === 'string' && typeof p.aud === 'string' && typeof p.sub === 'string' && AGENT_ID.test(p.sub) &&
+      typeof p.tenant === 'string' && isStringList(p.roles) && isStringList(p.capabilities) && isStringList(p.scope) &&
+      typeof p.tier === 'string' && typeof p.jti === 'string' && p.jti.length > 0 && p.jti.length <= 128 &&
+      typeof p.iat === 'number' && typeof p.nbf === 'number' && typeof p.exp === 'number';
+    if (!ok) throw new AuthError('passport claims invalid');
+    return {
+      iss: p.iss as string, aud: p.aud as string, sub: p.sub as string, tenant: p.tenant as string,
+      roles: p.roles as string[], capabilities: p.capabilities as string[], scope: p.scope as string[], tier: p.tier as string,
+      jti: p.jti as string, iat: p.iat as number, nbf: p.nbf as number, exp: p.exp as number,
+    };
+  }
+
+  // ---------------------------------------------------------------- in-memory view
+
+  /** The tenant's view, reloaded when older than refreshMs or when this process changed keys. */
+  async #view(tenant: string): Promise<TenantView | undefined> {
+    const v = this.#views.get(tenant);
+    const now = Date.now();
+    if (v && now - v.loadedAt < this.#refreshMs && this.keyring.cached(tenant) === v.keysFrom && v.keysFrom !== undefined) return v;
+    let loading = this.#loading.get(tenant);
+    if (!loading) {
+      loading = this.#load(tenant, v).finally(() => this.#loading.delete(tenant));
+      this.#loading.set(tenant, loading);
+    }
+    try {
+      return await loading;
+    } catch (err) {
+      if (err instanceof WardenError && err.code === 'NOT_FOUND') return undefined;
+      throw err; // a store fault: the caller fails (closed)
+    }
+  }
+
+  async #load(tenant: string, prev: TenantView | undefined): Promise<TenantView> {
+    const startedAt = Date.now();
+    const keys = await this.keyring.load(tenant);
+    const full = !prev || startedAt >= prev.fullReloadAt || prev.revokedSince === undefined;
+    const since = full ? undefined : prev.revokedSince;
+    const [revokedRows, agents] = await Promise.all([
+      this.store.listRevokedPassports(tenant, since),
+      this.store.listAgents(tenant),
+    ]);
+    const revoked = full ? new Set<string>() : new Set(prev.revoked);
+    for (const r of revokedRows) revoked.add(r.jti);
+    if (full) {
+      // Entries for passports that have expired anyway are dropped from memory.
+      const nowIso = new Date(startedAt - this.options.clockSkewMs).toISOString();
+      for (const r of revokedRows) if (r.expires_at < nowIso) revoked.delete(r.jti);
+    }
+    const view: TenantView = {
+      loadedAt: startedAt,
+      keysFrom: keys,
+      keys: new Map(keys.records.filter((r) => r.purpose === 'passport').map((r) => [r.kid, r])),
+      revoked,
+      agents: new Map(agents.map((a) => [a.id, a])),
+      revokedSince: new Date(startedAt - REVOCATION_OVERLAP_MS).toISOString(),
+      fullReloadAt: full ? startedAt + FULL_RELOAD_MS : (prev?.fullReloadAt ?? startedAt),
+    };
+    this.#views.set(tenant, view);
+    return view;
+  }
+
+  // ---------------------------------------------------------------- JWKS
+
+  /** Public passport keys that may still verify (active, retiring), as a JWK Set. */
+  async jwks(tenant?: string): Promise<{ keys: (JWK & { kid: string })[] }> {
+    const tenants = tenant !== undefined ? [tenant] : (await this.store.listTenants()).map((t) => t.name);
+    if (tenant !== undefined && !(await this.store.getTenant(tenant))) throw new WardenError('NOT_FOUND', `unknown tenant "${tenant}"`);
+    const out: (JWK & { kid: string })[] = [];
+    for (const t of tenants) {
+      for (const k of await this.store.listKeys(t, 'passport')) {
+        if (k.state === 'active' || k.state === 'retiring') out.push(passportJwk(k));
+      }
+    }
+    return { keys: out };
+  }
+}

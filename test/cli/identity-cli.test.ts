@@ -1,0 +1,75 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openWarden } from '../../src/context.js';
+
+const CLI = resolve(process.cwd(), 'dist/cli/main.js');
+const tmp = mkdtempSync(join(tmpdir(), 'warden-idcli-'));
+const data = join(tmp, 'data');
+
+function w(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args, '--data', data], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+beforeAll(() => {
+  expect(spawnSync(process.execPath, [CLI, 'init', '--data', data], { encoding: 'utf8' }).status).toBe(0);
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('warden agents / passports CLI', () => {
+  it('creates, lists, shows, suspends, resumes, quarantines and deletes agents', () => {
+    expect(w('agents', 'create', '--id', 'bot', '--role', 'reader', '--role', 'writer', '--capability', 'tool:search', '--owner', 'alice').code).toBe(0);
+    expect(w('agents', 'create', '--id', 'bot').code).toBe(1); // exists: CONFLICT
+    expect(w('agents', 'create', '--id', 'Bad!').code).toBe(2);
+    expect(w('agents', 'create', '--id', 'x', '--tier', 'nope').code).toBe(2);
+    const list = JSON.parse(w('agents', 'list', '--json').out) as { id: string; roles: string[]; state: string }[];
+    expect(list).toEqual([expect.objectContaining({ id: 'bot', roles: ['reader', 'writer'], state: 'active' })]);
+    expect(w('agents', 'show', 'bot').out).toMatch(/roles: +reader, writer/);
+    expect(w('agents', 'show', 'ghost').code).toBe(2);
+    expect(w('agents', 'suspend', 'bot').out).toBe('agent bot is suspended\n');
+    expect(w('passports', 'issue', '--agent', 'bot').code).toBe(1); // FORBIDDEN: not active
+    expect(w('agents', 'resume', 'bot').code).toBe(0);
+    expect(w('agents', 'update', 'bot', '--trust-level', '7').code).toBe(0);
+    expect(w('agents', 'create', '--id', 'gone').code).toBe(0);
+    expect(w('agents', 'quarantine', 'gone').code).toBe(0);
+    expect(w('agents', 'delete', 'gone').code).toBe(0);
+    expect((JSON.parse(w('agents', 'list', '--json').out) as unknown[]).length).toBe(1);
+    expect((JSON.parse(w('agents', 'list', '--all', '--json').out) as unknown[]).length).toBe(2);
+  });
+
+  it('issues a passport (only the JWT on stdout) and revokes by jti and by agent', async () => {
+    const r = w('passports', 'issue', '--agent', 'bot', '--ttl', '5m', '--scope', 'files:read');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/);
+    const token = r.out.trim();
+    const c = decodeJwt(token);
+    expect(c).toMatchObject({ sub: 'bot', tenant: 'default', scope: ['files:read'] });
+    expect((c.exp as number) - Math.floor(c.iat as number)).toBeLessThanOrEqual(300);
+    expect(w('passports', 'issue', '--agent', 'bot', '--ttl', '2h').code).toBe(2);
+    expect(w('passports', 'issue', '--agent', 'bot', '--ttl', 'soon').code).toBe(2);
+
+    const warden = await openWarden(data);
+    try {
+      expect((await warden.passports.verify(token)).claims.sub).toBe('bot');
+    } finally {
+      await warden.close();
+    }
+    expect(w('passports', 'revoke', c.jti as string).code).toBe(0);
+    expect(w('passports', 'revoke').code).toBe(2);
+    const again = await openWarden(data);
+    try {
+      await expect(again.passports.verify(token)).rejects.toMatchObject({ code: 'AUTH_FAILED', message: 'passport revoked' });
+      const second = w('passports', 'issue', '--agent', 'bot').out.trim();
+      expect((await again.passports.verify(second)).claims.sub).toBe('bot');
+      expect(w('passports', 'revoke', '--agent', 'bot').code).toBe(0);
+      await new Promise((res) => setTimeout(res, 1100)); // the other process's revocation: picked up on refresh
+      await expect(again.passports.verify(second)).rejects.toMatchObject({ message: 'passport revoked' });
+    } finally {
+      await again.close();
+    }
+  });
+});
