@@ -124,6 +124,27 @@ for (let k = 0; k < 3; k++) {
 }
 report(`bulk verify of the export (${rep.entries.toLocaleString('en-US')}, worker_threads, median of 3)`, median(verifyRates), 'receipts/s', rawVerify, 1.5);
 
+// Passport verification (identity): uncached vs the verified-token cache, against raw verify.
+await sq.w.agents.create('default', { id: 'bench-agent', roles: ['reader'] });
+const passport = await sq.w.passports.issue('default', 'bench-agent', { scope: ['tools:read'] });
+const uncached = [];
+for (let k = 0; k < 3; k++) {
+  t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < 700) { await sq.w.passports.verifyUncached(passport.token); n++; }
+  uncached.push(n / ((performance.now() - t0) / 1000));
+}
+report('passport verification, uncached (jose EdDSA + checks)', median(uncached), 'tokens/s', rawVerify);
+const cached = [];
+await sq.w.passports.verify(passport.token);
+for (let k = 0; k < 3; k++) {
+  t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < 700) { for (let i = 0; i < 100; i++) await sq.w.passports.verify(passport.token); n += 100; }
+  cached.push(n / ((performance.now() - t0) / 1000));
+}
+report('passport verification, verified-token cache', median(cached), 'tokens/s', rawVerify, 20);
+
 const lat = await checkpointLatency(sq.w);
 report('append → covering signed checkpoint, p50', lat.p50, 'ms');
 report('append → covering signed checkpoint, p99', lat.p99, 'ms');

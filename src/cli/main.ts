@@ -20,6 +20,7 @@ import { registerVerify } from './verify.js';
 import { registerData } from './data.js';
 import { registerAgents } from './agents.js';
 import { registerPassports } from './passports.js';
+import { registerCa } from './ca.js';
 
 const program = new Command();
 program
@@ -39,6 +40,7 @@ registerConfig(program);
 registerData(program);
 registerAgents(program);
 registerPassports(program);
+registerCa(program);
 registerServe(program);
 
 try {
