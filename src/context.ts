@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_FILE, initialConfigYaml, loadConfig, type LoadedConfig } from './config/load.js';
+import { parse as parseYaml } from 'yaml';
+import { CONFIG_FILE, initialConfigYaml, loadConfig, parseConfig, type LoadedConfig } from './config/load.js';
 import { TENANT_NAME } from './config/schema.js';
 import { PayloadProtector } from './crypto/envelope.js';
 import { FileKeyProvider, type MasterKeyProvider } from './crypto/key-provider.js';
@@ -49,11 +50,18 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
   const configPath = join(dataDir, CONFIG_FILE);
   if (!existsSync(configPath)) {
     if (!options.create) throw new ConfigError(`no Warden data directory at ${dataDir} (run \`warden init --data ${dataDir}\`)`);
+    const yaml = initialConfigYaml(options.origin ?? 'warden.local/log', options.pgUrl);
+    // Validate before writing: a rejected --origin must not leave a config that blocks the next init.
+    parseConfig(parseYaml(yaml), 'the new configuration');
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    writeFileSync(configPath, initialConfigYaml(options.origin ?? 'warden.local/log', options.pgUrl), { mode: 0o600, flag: 'wx' });
+    writeFileSync(configPath, yaml, { mode: 0o600, flag: 'wx' });
   }
   const loaded = loadConfig(dataDir);
   const { config, paths } = loaded;
+  if (config.store.driver === 'sqlite' && !options.create && !existsSync(paths.sqlite)) {
+    // A vanished or mistyped database file must not be silently replaced by an empty one.
+    throw new ConfigError(`database ${paths.sqlite} does not exist (restore it, fix store.path, or run \`warden init\`)`);
+  }
   const store = await openStore(
     config.store.driver === 'postgres'
       ? { driver: 'postgres', url: config.store.url as string, ...(config.store.schema ? { schema: config.store.schema } : {}) }
@@ -74,6 +82,17 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     throw err;
   }
   const keyring = new Keyring(store, masterKey);
+  // Fail closed at start: a master key that cannot open the stored keys must not be used to seal
+  // new ones (that would split the store between two master keys).
+  const firstTenant = (await store.listTenants())[0];
+  if (firstTenant) {
+    try {
+      await keyring.load(firstTenant.name);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
   const protector = new PayloadProtector(store, masterKey, config.ledger.data_protection);
   const checkpointer = new Checkpointer(store, keyring, config.ledger.checkpoint_interval);
   const ledger = new Ledger(store, keyring, protector, {

@@ -91,7 +91,7 @@ export function exitCodeFor(err: unknown): number {
 }
 
 /** Reads all of stdin (for `ledger append` without --file). */
-export async function readStdin(maxBytes: number): Promise<string> {
+export async function readStdin(maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const c of process.stdin) {
@@ -99,5 +99,5 @@ export async function readStdin(maxBytes: number): Promise<string> {
     if (total > maxBytes) throw new WardenError('BAD_INPUT', `standard input is larger than ${maxBytes} bytes`);
     chunks.push(c as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }

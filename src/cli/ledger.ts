@@ -11,6 +11,15 @@ import { readStdin, tenantOption, withTenant } from './common.js';
 /** One `ledger append` reads at most this much input (it is one transaction). */
 const MAX_APPEND_BYTES = 256 * 1024 * 1024;
 
+/** Input must be valid UTF-8: a lenient decoder would log U+FFFD in place of what was sent. */
+function decodeUtf8(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new BadInputError('input is not valid UTF-8');
+  }
+}
+
 /** Parses JSONL input strictly: every non-blank line must be one JSON object ≤ 1 MiB. */
 export function parseJsonLines(text: string): unknown[] {
   const out: unknown[] = [];
@@ -39,7 +48,7 @@ export function registerLedger(program: Command): void {
     .option('--file <file>', 'read events from this file instead of stdin')
     .action(async (opts: { data: string; tenant: string; file?: string }) => {
       if (opts.file && statSync(opts.file).size > MAX_APPEND_BYTES) throw new BadInputError(`${opts.file} is larger than 256 MiB; split it into several appends`);
-      const text = opts.file ? readFileSync(opts.file, 'utf8') : await readStdin(MAX_APPEND_BYTES);
+      const text = decodeUtf8(opts.file ? readFileSync(opts.file) : await readStdin(MAX_APPEND_BYTES));
       const events = parseJsonLines(text);
       if (events.length === 0) throw new BadInputError('no events to append (expected one JSON object a line)');
       await withTenant(opts, async (w) => {

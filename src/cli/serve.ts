@@ -10,7 +10,9 @@ export function registerServe(program: Command): void {
     .option('--port <port>', 'listen port (default: config server.port, 8787)')
     .option('--host <host>', 'listen address (default: config server.host, 127.0.0.1)')
     .action(async (opts: { data: string; port?: string; host?: string }) => {
-      if (opts.port !== undefined && !/^\d{1,5}$/.test(opts.port)) throw new BadInputError(`--port must be a number, got "${opts.port}"`);
+      if (opts.port !== undefined && (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535)) {
+        throw new BadInputError(`--port must be a number from 0 to 65535, got "${opts.port}"`);
+      }
       const w = await openWarden(opts.data, { create: true });
       const created = await w.ensureTenant('default');
       if (created) process.stderr.write(`warden: initialised ${w.loaded.dataDir} (tenant "default", store ${w.store.driver})\n`);
@@ -32,7 +34,17 @@ export function registerServe(program: Command): void {
         })().catch((err: Error) => process.stderr.write(`warden: key housekeeping failed: ${err.message}\n`));
       }, 60_000);
       housekeeping.unref();
-      const address = await app.listen({ port: opts.port ? Number(opts.port) : config.server.port, host: opts.host ?? config.server.host });
+      let address: string;
+      try {
+        address = await app.listen({ port: opts.port ? Number(opts.port) : config.server.port, host: opts.host ?? config.server.host });
+      } catch (err) {
+        await w.close();
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+          throw new BadInputError(`cannot listen: ${(err as Error).message} (choose another --port or --host)`);
+        }
+        throw err;
+      }
       process.stderr.write(`warden: serving on ${address} (data ${w.loaded.dataDir})\n`);
       const stop = async (): Promise<void> => {
         clearInterval(housekeeping);

@@ -45,7 +45,9 @@ export const configSchema = z
         /** Receipts per group commit. */
         batch_max: z.number().int().min(1).max(10_000).default(1000),
         /** Payload fields (dotted paths) always treated as sensitive. */
-        sensitive_fields: z.array(z.string().min(1)).default([]),
+        sensitive_fields: z
+          .array(z.string().regex(/^[^.]+(\.[^.]+)*$/, 'expected a dotted field path such as "card" or "customer.email"'))
+          .default([]),
         /** Encrypt sensitive fields (AES-256-GCM envelope). When off they are replaced by a hash. */
         data_protection: z.boolean().default(true),
         max_receipt_bytes: z.number().int().min(1024).max(1024 * 1024).default(1024 * 1024),

@@ -49,7 +49,12 @@ export class Checkpointer {
     // One signing at a time per tenant; callers arriving meanwhile share its result.
     const running = this.#running.get(tenant);
     if (running) return running.then(() => this.checkpoint(tenant));
-    const p = this.#sign(tenant).finally(() => this.#running.delete(tenant));
+    const p = this.#sign(tenant)
+      .catch((err: Error) => {
+        this.failures.set(tenant, err); // surfaced by /readyz until a signing succeeds
+        throw err;
+      })
+      .finally(() => this.#running.delete(tenant));
     this.#running.set(tenant, p);
     return p;
   }

@@ -139,7 +139,13 @@ export class Ledger {
 
   /** Canonicalises one receipt's fixed part; refuses it if it would exceed the size limit. */
   #prepare(fields: Prepared['fields'], index: number): PreparedStatement {
-    const statement = prepareStatement(fields);
+    let statement: PreparedStatement;
+    try {
+      statement = prepareStatement(fields);
+    } catch (err) {
+      if (err instanceof BadInputError) throw new BadInputError(`entry ${index + 1}: ${err.message}`);
+      throw err;
+    }
     // Checked before queueing, so one oversized entry cannot fail a shared batch.
     if (Buffer.byteLength(statement.head) + Buffer.byteLength(statement.mid) + 512 > this.options.maxReceiptBytes) {
       throw new BadInputError(`entry ${index + 1}: receipt would exceed ${this.options.maxReceiptBytes} bytes`);

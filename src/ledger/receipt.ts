@@ -105,9 +105,10 @@ export function normaliseInput(raw: unknown): Required<Omit<ReceiptInput, 'sensi
   const unknownActor = Object.keys(a).find((k) => k !== 'human' && k !== 'agent' && k !== 'service');
   if (unknownActor !== undefined) throw new BadInputError(`actor: unknown field "${unknownActor}" (expected human, agent, service)`);
   const reasons = r.reasons ?? [];
-  if (!Array.isArray(reasons) || reasons.some((x) => typeof x !== 'string' || x.length > 4096) || reasons.length > 64) {
-    throw new BadInputError('reasons: expected up to 64 strings');
+  if (!Array.isArray(reasons) || reasons.some((x) => typeof x !== 'string') || reasons.length > 64) {
+    throw new BadInputError('reasons: expected a list of up to 64 strings');
   }
+  if (reasons.some((x) => (x as string).length > 4096)) throw new BadInputError('reasons: each reason must be at most 4096 characters');
   const payload = r.payload ?? {};
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw new BadInputError('payload: expected an object');
   checkJson(payload, 'payload', 0);

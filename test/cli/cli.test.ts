@@ -231,6 +231,30 @@ describe('warden CLI contract', () => {
     expect(warden(['keys', 'list', '--data', dir]).code).toBe(0);
   });
 
+  it('refuses a wrong master key, a vanished database and a rejected origin without leaving damage', () => {
+    const a = join(tmp, 'mk-a');
+    const b = join(tmp, 'mk-b');
+    warden(['init', '--data', a]);
+    warden(['init', '--data', b]);
+    const own = readFileSync(join(a, 'master.key'));
+    writeFileSync(join(a, 'master.key'), readFileSync(join(b, 'master.key')), { mode: 0o600 });
+    const wrong = warden(['tenants', 'create', 'x', '--data', a]);
+    expect(wrong.code).toBe(3);
+    expect(wrong.err).toMatch(/cannot unseal key/);
+    writeFileSync(join(a, 'master.key'), own, { mode: 0o600 });
+    expect(warden(['tenants', 'list', '--data', a]).out).not.toMatch(/^x\t/m);
+
+    rmSync(join(b, 'warden.db'));
+    const gone = warden(['tenants', 'list', '--data', b]);
+    expect(gone.code).toBe(2);
+    expect(gone.err).toMatch(/does not exist/);
+    expect(existsSync(join(b, 'warden.db'))).toBe(false);
+
+    const o = join(tmp, 'bad-origin');
+    expect(warden(['init', '--data', o, '--origin', 'Bad Origin']).code).toBe(2);
+    expect(warden(['init', '--data', o, '--origin', 'ok.example/log']).code).toBe(0);
+  });
+
   it('commands other than init and serve do not create a data dir', () => {
     const r = warden(['keys', 'list', '--data', join(tmp, 'nowhere')]);
     expect(r.code).toBe(2);
