@@ -63,7 +63,10 @@ export function registerVerify(program: Command): void {
         for await (const line of readExportLines(file)) v.push(line);
         report = v.finish();
       }
-      const cp = report.checkpoint ? `; checkpoint of size ${report.checkpoint.size} matches` : '; no checkpoint given';
+      const beyond = report.checkpoint ? report.entries - report.checkpoint.size : 0;
+      const cp = report.checkpoint
+        ? `; checkpoint of size ${report.checkpoint.size} matches${beyond > 0 ? ` (${beyond} later entries are not yet covered by it)` : ''}`
+        : '; no checkpoint given';
       process.stdout.write(`OK: ${report.entries} receipts of ${trust.bundle.origin} verified (signatures, key windows, chain)${cp}; root ${report.root.toString('base64')}\n`);
     });
 }
