@@ -9,6 +9,7 @@ import { Keyring } from './crypto/keyring.js';
 import { BadInputError, ConfigError, KeyError } from './errors.js';
 import { Checkpointer } from './ledger/checkpointer.js';
 import { AgentRegistry } from './identity/agents.js';
+import { OperatorRegistry } from './identity/operators.js';
 import { PassportService } from './identity/passports.js';
 import { KeyLifecycle } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
@@ -27,6 +28,7 @@ export interface Warden {
   keys: KeyLifecycle;
   agents: AgentRegistry;
   passports: PassportService;
+  operators: OperatorRegistry;
   /** Ensures a tenant exists with its keys (idempotent). */
   ensureTenant(name: string): Promise<boolean>;
   /** Waits for queued appends and pending checkpoints, then closes the store. */
@@ -110,6 +112,10 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     maxTtlMs: config.identity.passport_max_ttl,
     clockSkewMs: config.identity.clock_skew,
   });
+  const operators = new OperatorRegistry(store, ledger, {
+    tokenTtlMs: config.identity.operator_token_ttl,
+    customRoles: config.identity.roles,
+  });
   return {
     loaded,
     store,
@@ -121,6 +127,7 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     keys,
     agents,
     passports,
+    operators,
     async ensureTenant(name: string): Promise<boolean> {
       assertTenantName(name);
       const created = await store.createTenant({ name, origin: `${config.origin}/${name}`, created_at: new Date().toISOString() });

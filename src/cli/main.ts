@@ -21,6 +21,7 @@ import { registerData } from './data.js';
 import { registerAgents } from './agents.js';
 import { registerPassports } from './passports.js';
 import { registerCa } from './ca.js';
+import { registerOperators } from './operators.js';
 
 const program = new Command();
 program
@@ -41,6 +42,7 @@ registerData(program);
 registerAgents(program);
 registerPassports(program);
 registerCa(program);
+registerOperators(program);
 registerServe(program);
 
 try {

@@ -1,8 +1,24 @@
 import type { Command } from 'commander';
-import { openWarden } from '../context.js';
+import { openWarden, type Warden } from '../context.js';
 import { BadInputError } from '../errors.js';
 import { buildServer } from '../server/app.js';
 import { dataOption } from './common.js';
+
+/**
+ * First start: with no operator in tenant `default`, creates `admin` (role admin) and writes
+ * its API token to `out` (stderr) — once: the token is never stored or logged, and later
+ * starts find the operator and print nothing. Returns whether a token was printed.
+ */
+export async function bootstrapOperator(w: Warden, out: { write(s: string): unknown }): Promise<boolean> {
+  const issued = await w.operators.bootstrap('default');
+  if (!issued) return false;
+  out.write(
+    `warden: created operator "admin" (role admin) in tenant "default". Its API token is shown ONCE — store it now:\n` +
+      `${issued.token}\n` +
+      `warden: token id ${issued.token_id}, expires ${issued.expires_at} (revoke: warden operators revoke ${issued.token_id})\n`,
+  );
+  return true;
+}
 
 export function registerServe(program: Command): void {
   dataOption(program.command('serve'))
@@ -16,6 +32,7 @@ export function registerServe(program: Command): void {
       const w = await openWarden(opts.data, { create: true });
       const created = await w.ensureTenant('default');
       if (created) process.stderr.write(`warden: initialised ${w.loaded.dataDir} (tenant "default", store ${w.store.driver})\n`);
+      await bootstrapOperator(w, process.stderr);
       const { config } = w.loaded;
       // Cover anything appended before a crash or by other processes since the last checkpoint.
       for (const t of await w.store.listTenants()) {

@@ -66,6 +66,17 @@ export const configSchema = z
         passport_max_ttl: durationSchema.refine((ms) => ms >= 1000 && ms <= 86_400_000, 'expected between 1s and 24h').default(3_600_000),
         /** Clock skew tolerated when checking exp, nbf and iat. */
         clock_skew: durationSchema.refine((ms) => ms <= 300_000, 'expected at most 5m').default(60_000),
+        /** Default lifetime of an operator API token (at most 1 year). */
+        operator_token_ttl: durationSchema
+          .refine((ms) => ms >= 60_000 && ms <= 365 * 86_400_000, 'expected between 1m and 365d')
+          .default(90 * 86_400_000),
+        /** Custom operator roles: name → permissions (built-in roles cannot be redefined). */
+        roles: z
+          .record(
+            z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'expected a lower-case role name'),
+            z.array(z.string().regex(/^[a-z]+:[a-z]+$/, 'expected a permission such as "agents:read"')).max(64),
+          )
+          .default({}),
       })
       .strict()
       .refine((i) => i.passport_ttl <= i.passport_max_ttl, { message: 'identity.passport_ttl must not exceed identity.passport_max_ttl', path: ['passport_ttl'] })

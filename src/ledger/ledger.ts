@@ -39,7 +39,7 @@ export interface AppendOptions {
  * pass for a key-lifecycle change, an erasure record, an agent-registry change or an
  * authentication decision.
  */
-export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data', 'agent', 'auth']);
+export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data', 'agent', 'auth', 'operator']);
 
 interface Prepared {
   fields: Omit<Receipt, 'tenant' | 'seq' | 'ts' | 'prev' | 'sig'>;

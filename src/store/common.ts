@@ -6,6 +6,9 @@
 import { StoreError } from '../errors.js';
 import type {
   AgentRecord,
+  ApiTokenRecord,
+  OperatorRecord,
+  OperatorState,
   AgentState,
   AppendBuilder,
   AppendPlan,
@@ -63,6 +66,9 @@ function mutationTenant(m: Mutation): string | undefined {
   if (m.op === 'updateKey') return m.tenant;
   if (m.op === 'putAgent') return m.agent.tenant;
   if (m.op === 'revokePassport') return m.tenant;
+  if (m.op === 'putOperator') return m.operator.tenant;
+  if (m.op === 'putApiToken') return m.token.tenant;
+  if (m.op === 'revokeApiToken') return m.tenant;
   return undefined;
 }
 
@@ -100,6 +106,12 @@ export function checkPlan(tenant: string, head: LogHead, plan: unknown): Require
     }
     if (m.op === 'putAgent' && (!Array.isArray(m.agent.roles) || !Array.isArray(m.agent.capabilities))) {
       throw new StoreError(`append rejected: agent ${JSON.stringify(m.agent.id)} has non-array roles or capabilities`);
+    }
+    if (m.op === 'putOperator' && !Array.isArray(m.operator.roles)) {
+      throw new StoreError(`append rejected: operator ${JSON.stringify(m.operator.id)} has non-array roles`);
+    }
+    if (m.op === 'putApiToken' && !isBuffer(m.token.hash, 32)) {
+      throw new StoreError(`append rejected: API token ${JSON.stringify(m.token.token_id)} has a hash that is not 32 bytes`);
     }
   }
   return { rows, mutations };
@@ -226,3 +238,36 @@ export const toRevokedPassport = (r: RevokedPassportRecord): RevokedPassportReco
   revoked_at: r.revoked_at,
 });
 export const REVOKED_COLUMNS = 'tenant, jti, expires_at, revoked_at';
+
+export interface OperatorDbRow extends Omit<OperatorRecord, 'roles' | 'state'> { roles: string; state: string }
+export const toOperator = (r: OperatorDbRow): OperatorRecord => ({
+  tenant: r.tenant,
+  id: r.id,
+  display_name: r.display_name,
+  roles: JSON.parse(r.roles) as string[],
+  state: r.state as OperatorState,
+  created_at: r.created_at,
+  updated_at: r.updated_at,
+});
+export const OPERATOR_COLUMNS = 'tenant, id, display_name, roles, state, created_at, updated_at';
+/** Column values of an operator row, in OPERATOR_COLUMNS order. */
+export const operatorValues = (o: OperatorRecord): unknown[] => [
+  o.tenant, o.id, o.display_name, JSON.stringify(o.roles), o.state, o.created_at, o.updated_at,
+];
+export const OPERATOR_UPSERT =
+  'ON CONFLICT (tenant, id) DO UPDATE SET display_name = excluded.display_name, roles = excluded.roles, ' +
+  'state = excluded.state, created_at = excluded.created_at, updated_at = excluded.updated_at';
+
+export const toApiToken = (r: ApiTokenRecord): ApiTokenRecord => ({
+  token_id: r.token_id,
+  tenant: r.tenant,
+  operator_id: r.operator_id,
+  hash: r.hash,
+  created_at: r.created_at,
+  expires_at: r.expires_at,
+  revoked_at: r.revoked_at,
+});
+export const API_TOKEN_COLUMNS = 'token_id, tenant, operator_id, hash, created_at, expires_at, revoked_at';
+export const apiTokenValues = (t: ApiTokenRecord): unknown[] => [
+  t.token_id, t.tenant, t.operator_id, t.hash, t.created_at, t.expires_at, t.revoked_at,
+];

@@ -118,6 +118,38 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX revoked_passports_time ON revoked_passports (tenant, revoked_at)`,
     ],
   },
+  {
+    version: 3,
+    description: 'operators and API tokens',
+    sqlite: [
+      `CREATE TABLE operators (
+        tenant TEXT NOT NULL REFERENCES tenants(name), id TEXT NOT NULL,
+        display_name TEXT, roles TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'disabled')),
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, id)) STRICT`,
+      `CREATE TABLE api_tokens (
+        token_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, operator_id TEXT NOT NULL,
+        hash BLOB NOT NULL CHECK (length(hash) = 32),
+        created_at TEXT NOT NULL, expires_at TEXT NOT NULL, revoked_at TEXT,
+        FOREIGN KEY (tenant, operator_id) REFERENCES operators(tenant, id)) STRICT`,
+      `CREATE INDEX api_tokens_operator ON api_tokens (tenant, operator_id)`,
+    ],
+    postgres: [
+      `CREATE TABLE operators (
+        tenant TEXT NOT NULL REFERENCES tenants(name), id TEXT NOT NULL,
+        display_name TEXT, roles TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'disabled')),
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (tenant, id))`,
+      `CREATE TABLE api_tokens (
+        token_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, operator_id TEXT NOT NULL,
+        hash BYTEA NOT NULL CHECK (octet_length(hash) = 32),
+        created_at TEXT NOT NULL, expires_at TEXT NOT NULL, revoked_at TEXT,
+        FOREIGN KEY (tenant, operator_id) REFERENCES operators(tenant, id))`,
+      `CREATE INDEX api_tokens_operator ON api_tokens (tenant, operator_id)`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

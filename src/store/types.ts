@@ -102,12 +102,43 @@ export interface RevokedPassportRecord {
   revoked_at: string;
 }
 
+export type OperatorState = 'active' | 'disabled';
+
+/** A human operator of one tenant (local account; authenticates with API tokens). */
+export interface OperatorRecord {
+  tenant: string;
+  id: string;
+  display_name: string | null;
+  roles: string[];
+  state: OperatorState;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An operator API token. Only SHA-256 of the secret is stored, never the token itself. */
+export interface ApiTokenRecord {
+  token_id: string;
+  tenant: string;
+  operator_id: string;
+  /** SHA-256 of the token's secret part (32 bytes). */
+  hash: Buffer;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 /** Changes applied in the same transaction as the receipts that record them. */
 export type Mutation =
   | { op: 'insertKey'; key: KeyRecord }
   /** Inserts or replaces the agent (tenant, id). */
   | { op: 'putAgent'; agent: AgentRecord }
   | { op: 'revokePassport'; tenant: string; jti: string; expires_at: string; revoked_at: string }
+  /** Inserts or replaces the operator (tenant, id). */
+  | { op: 'putOperator'; operator: OperatorRecord }
+  /** Inserts a new API token (token_id must be new). */
+  | { op: 'putApiToken'; token: ApiTokenRecord }
+  /** Sets revoked_at of the tenant's token (kept if already revoked); NOT_FOUND if absent. */
+  | { op: 'revokeApiToken'; tenant: string; token_id: string; revoked_at: string }
   | {
       op: 'updateKey';
       tenant: string;
@@ -170,6 +201,14 @@ export interface Store {
   isPassportRevoked(tenant: string, jti: string): Promise<boolean>;
   /** Revoked passports of the tenant, those revoked at or after `sinceIso` when given, in revocation order. */
   listRevokedPassports(tenant: string, sinceIso?: string): Promise<RevokedPassportRecord[]>;
+
+  getOperator(tenant: string, id: string): Promise<OperatorRecord | undefined>;
+  /** Every operator of the tenant (disabled ones included), in id order. */
+  listOperators(tenant: string): Promise<OperatorRecord[]>;
+  /** A token by its id, whatever its tenant (the caller checks the tenant). */
+  getApiToken(tokenId: string): Promise<ApiTokenRecord | undefined>;
+  /** Tokens of the tenant (of one operator when given), in creation order. */
+  listApiTokens(tenant: string, operatorId?: string): Promise<ApiTokenRecord[]>;
 
   putDataKey(key: DataKeyRecord): Promise<void>;
   listDataKeys(tenant: string): Promise<DataKeyRecord[]>;

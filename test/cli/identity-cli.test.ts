@@ -73,3 +73,40 @@ describe('warden agents / passports CLI', () => {
     }
   });
 });
+
+describe('warden operators CLI', () => {
+  it('creates (token printed once), lists, revokes tokens and disables operators', async () => {
+    const r = w('operators', 'create', '--id', 'carol', '--role', 'developer', '--role', 'viewer', '--name', 'Carol');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^wdn_[A-Za-z0-9_-]{16}_[A-Za-z0-9_-]{43}\n$/);
+    const token = r.out.trim();
+    const tokenId = token.slice(4, 20);
+    expect(w('operators', 'create', '--id', 'carol').code).toBe(1); // CONFLICT
+    expect(w('operators', 'create', '--id', 'x', '--role', 'root').code).toBe(2);
+    const list = w('operators', 'list');
+    expect(list.out).toContain('carol\tactive\tdeveloper,viewer\tCarol');
+    expect(list.out).toContain(`token ${tokenId}`);
+    expect(list.out).not.toContain(token);
+    const wd = await openWarden(data);
+    try {
+      expect((await wd.operators.authenticate(token)).operator.id).toBe('carol');
+    } finally {
+      await wd.close();
+    }
+    expect(w('operators', 'revoke', tokenId).code).toBe(0);
+    expect(w('operators', 'revoke', 'AAAAAAAAAAAAAAAA').code).toBe(2); // NOT_FOUND
+    expect(w('operators', 'list', '--json').out).toContain('"revoked_at": "');
+    expect(w('operators', 'disable', 'carol').out).toBe('operator carol is disabled\n');
+    expect(w('operators', 'disable', 'ghost').code).toBe(2);
+    const again = await openWarden(data);
+    try {
+      await expect(again.operators.authenticate(token)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+      const actions = (await again.store.getReceipts('default', 0, 10_000))
+        .filter((x) => x.kind === 'operator')
+        .map((x) => (JSON.parse(x.leaf) as { action: string }).action);
+      expect(actions).toEqual(['operator.create', 'operator.token.create', 'operator.token.revoke', 'operator.disable']);
+    } finally {
+      await again.close();
+    }
+  });
+});

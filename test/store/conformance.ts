@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.js';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { openStore, type OpenStoreOptions } from '../../src/store/open.js';
-import type { AgentRecord, AppendBuilder, KeyPurpose, KeyRecord, Store } from '../../src/store/types.js';
+import type { AgentRecord, ApiTokenRecord, AppendBuilder, KeyPurpose, KeyRecord, OperatorRecord, Store } from '../../src/store/types.js';
 import { chainProblems, chainedRows, oneRow } from './chain.js';
 import { spawnAppenders } from './spawn.js';
 
@@ -36,6 +36,20 @@ export function agent(id: string, extra: Partial<AgentRecord> = {}, tenant = T):
     tenant, id, type: 'assistant', owner: 'alice@example.com', roles: ['reader', 'writer'], capabilities: ['tool:search'],
     trust_level: 2, tier: 'process', state: 'active', passports_not_before: null,
     created_at: '2025-01-02T00:00:00.000Z', updated_at: '2025-01-02T00:00:00.000Z', ...extra,
+  };
+}
+
+export function operator(id: string, extra: Partial<OperatorRecord> = {}, tenant = T): OperatorRecord {
+  return {
+    tenant, id, display_name: 'Alice Ops', roles: ['admin', 'viewer'], state: 'active',
+    created_at: '2025-01-03T00:00:00.000Z', updated_at: '2025-01-03T00:00:00.000Z', ...extra,
+  };
+}
+
+export function apiToken(tokenId: string, operatorId: string, extra: Partial<ApiTokenRecord> = {}, tenant = T): ApiTokenRecord {
+  return {
+    token_id: tokenId, tenant, operator_id: operatorId, hash: randomBytes(32),
+    created_at: '2025-01-03T00:00:00.000Z', expires_at: '2025-04-03T00:00:00.000Z', revoked_at: null, ...extra,
   };
 }
 
@@ -184,6 +198,53 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
       });
     });
 
+    describe('operators and API tokens', () => {
+      it('upserts operators and stores tokens through append mutations without bumping key_epoch', async () => {
+        const a = operator('alice');
+        const b = operator('bob', { display_name: null, roles: [] });
+        const tok1 = apiToken('tok-1', 'alice');
+        const tok2 = apiToken('tok-2', 'bob', { created_at: '2025-01-04T00:00:00.000Z' });
+        const next = await store.append(T, (head) => ({
+          rows: chainedRows(head, 1, 'o'),
+          mutations: [{ op: 'putOperator', operator: a }, { op: 'putOperator', operator: b }, { op: 'putApiToken', token: tok1 }, { op: 'putApiToken', token: tok2 }],
+        }));
+        expect(next).toMatchObject({ size: 1, key_epoch: 0 });
+        expect(await store.getOperator(T, 'alice')).toEqual(a);
+        expect(await store.getOperator(T, 'nope')).toBeUndefined();
+        expect(await store.listOperators(T)).toEqual([a, b]);
+        expect(await store.getApiToken('tok-1')).toEqual(tok1);
+        expect(await store.getApiToken('nope')).toBeUndefined();
+        expect(await store.listApiTokens(T)).toEqual([tok1, tok2]);
+        expect(await store.listApiTokens(T, 'bob')).toEqual([tok2]);
+        const disabled = { ...a, state: 'disabled' as const, roles: ['viewer'], updated_at: '2025-02-02T00:00:00.000Z' };
+        await store.append(T, () => ({ rows: [], mutations: [{ op: 'putOperator', operator: disabled }] }));
+        expect(await store.getOperator(T, 'alice')).toEqual(disabled);
+        // Revocation keeps the first revocation time.
+        await store.append(T, () => ({ rows: [], mutations: [{ op: 'revokeApiToken', tenant: T, token_id: 'tok-1', revoked_at: '2025-02-01T00:00:00.000Z' }] }));
+        await store.append(T, () => ({ rows: [], mutations: [{ op: 'revokeApiToken', tenant: T, token_id: 'tok-1', revoked_at: '2025-03-01T00:00:00.000Z' }] }));
+        expect(await store.getApiToken('tok-1')).toEqual({ ...tok1, revoked_at: '2025-02-01T00:00:00.000Z' });
+        expect((await store.head(T)).key_epoch).toBe(0);
+      });
+
+      it('rejects bad operator and token mutations and writes nothing', async () => {
+        await store.append(T, (head) => ({ rows: chainedRows(head, 1, 'a'), mutations: [{ op: 'putOperator', operator: operator('alice') }, { op: 'putApiToken', token: apiToken('tok', 'alice') }] }));
+        const before = await snapshot(store);
+        await store.createTenant({ name: 'zeta', origin: 'o', created_at: '2025-01-01T00:00:00Z' });
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'b'), mutations: [{ op: 'putOperator', operator: operator('x', {}, 'zeta') }] })), 'STORE_ERROR');
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'b'), mutations: [{ op: 'putApiToken', token: apiToken('t2', 'alice', { hash: Buffer.alloc(5) }) }] })), 'STORE_ERROR');
+        // A duplicate token id, a token of an unknown operator, another tenant's token: refused.
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'b'), mutations: [{ op: 'putApiToken', token: apiToken('tok', 'alice') }] })), 'CONFLICT');
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'b'), mutations: [{ op: 'putApiToken', token: apiToken('t3', 'ghost') }] })), 'NOT_FOUND');
+        await rejection(store.append('zeta', (head) => ({ rows: chainedRows(head, 1, 'b'), mutations: [{ op: 'revokeApiToken', tenant: 'zeta', token_id: 'tok', revoked_at: 'r' }] })), 'NOT_FOUND');
+        // A failing mutation later in the batch rolls back the operator written before it.
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'b'), mutations: [{ op: 'putOperator', operator: operator('y') }, { op: 'revokeApiToken', tenant: T, token_id: 'ghost', revoked_at: 'r' }] })), 'NOT_FOUND');
+        expect(await snapshot(store)).toEqual(before);
+        expect((await store.listOperators(T)).map((o) => o.id)).toEqual(['alice']);
+        expect(await store.listOperators('zeta')).toEqual([]);
+        expect((await store.getApiToken('tok'))?.revoked_at).toBeNull();
+      });
+    });
+
     describe('append continuity', () => {
       const bad: [string, string, AppendBuilder][] = [
         ['starts past the head', 'CONFLICT', (h) => ({ rows: chainedRows({ ...h, size: h.size + 1 }, 2, 'x') })],
@@ -317,6 +378,8 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
 
       it('upgrades a version 1 database: agents and revoked passports appear, data stays', async () => {
         const head = await store.append(T, (h0) => ({ rows: chainedRows(h0, 3, 'r'), mutations: [{ op: 'insertKey', key: key('k1') }] }));
+        await h.exec('DROP TABLE api_tokens');
+        await h.exec('DROP TABLE operators');
         await h.exec('DROP TABLE revoked_passports');
         await h.exec('DROP TABLE agents');
         await h.exec('UPDATE schema_meta SET version = 1');
@@ -327,6 +390,20 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         await upgraded.append(T, () => ({ rows: [], mutations: [{ op: 'putAgent', agent: agent('bot') }, { op: 'revokePassport', tenant: T, jti: 'j', expires_at: 'e', revoked_at: 'r' }] }));
         expect(await upgraded.getAgent(T, 'bot')).toEqual(agent('bot'));
         expect(await upgraded.isPassportRevoked(T, 'j')).toBe(true);
+      });
+
+      it('upgrades a version 2 database: operators and API tokens appear, agents stay', async () => {
+        await store.append(T, () => ({ rows: [], mutations: [{ op: 'putAgent', agent: agent('bot') }] }));
+        await h.exec('DROP TABLE api_tokens');
+        await h.exec('DROP TABLE operators');
+        await h.exec('UPDATE schema_meta SET version = 2');
+        const upgraded = await reopen();
+        expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
+        expect(await upgraded.getAgent(T, 'bot')).toEqual(agent('bot'));
+        expect(await upgraded.listOperators(T)).toEqual([]);
+        await upgraded.append(T, () => ({ rows: [], mutations: [{ op: 'putOperator', operator: operator('alice') }, { op: 'putApiToken', token: apiToken('tok', 'alice') }] }));
+        expect(await upgraded.getOperator(T, 'alice')).toEqual(operator('alice'));
+        expect(await upgraded.listApiTokens(T, 'alice')).toHaveLength(1);
       });
 
       it('refuses a database written by a newer Warden', async () => {

@@ -7,6 +7,14 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { StoreError, WardenError } from '../../errors.js';
 import {
+  API_TOKEN_COLUMNS,
+  OPERATOR_COLUMNS,
+  OPERATOR_UPSERT,
+  apiTokenValues,
+  operatorValues,
+  toApiToken,
+  toOperator,
+  type OperatorDbRow,
   AGENT_COLUMNS,
   AGENT_UPSERT,
   BuilderFailure,
@@ -37,6 +45,8 @@ import {
 import { LATEST_SCHEMA_VERSION, SCHEMA_META_DDL, pendingMigrations } from '../migrations.js';
 import type {
   AgentRecord,
+  ApiTokenRecord,
+  OperatorRecord,
   AppendBuilder,
   CheckpointRecord,
   DataKeyRecord,
@@ -247,6 +257,21 @@ export class PostgresStore implements Store {
       );
       return;
     }
+    if (m.op === 'putOperator') {
+      await c.query(`INSERT INTO operators (${OPERATOR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ${OPERATOR_UPSERT}`, operatorValues(m.operator));
+      return;
+    }
+    if (m.op === 'putApiToken') {
+      await c.query(`INSERT INTO api_tokens (${API_TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, apiTokenValues(m.token));
+      return;
+    }
+    if (m.op === 'revokeApiToken') {
+      const r = await c.query('UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant = $2 AND token_id = $3', [
+        m.revoked_at, m.tenant, m.token_id,
+      ]);
+      if (r.rowCount === 0) throw new StoreError(`revokeApiToken: no token ${JSON.stringify(m.token_id)} in tenant ${JSON.stringify(m.tenant)}`, { code: 'NOT_FOUND' });
+      return;
+    }
     // Flags keep the SQL static: an omitted field (undefined) leaves the column as it is.
     const r = await c.query(
       `UPDATE keys SET state = $1,
@@ -374,6 +399,30 @@ export class PostgresStore implements Store {
       [tenant, sinceIso ?? null],
     );
     return r.rows.map(toRevokedPassport);
+  }
+
+  async getOperator(tenant: string, id: string): Promise<OperatorRecord | undefined> {
+    const r = await this.#query<OperatorDbRow>('get operator', `SELECT ${OPERATOR_COLUMNS} FROM operators WHERE tenant = $1 AND id = $2`, [tenant, id]);
+    return r.rows[0] && toOperator(r.rows[0]);
+  }
+
+  async listOperators(tenant: string): Promise<OperatorRecord[]> {
+    const r = await this.#query<OperatorDbRow>('list operators', `SELECT ${OPERATOR_COLUMNS} FROM operators WHERE tenant = $1 ORDER BY id COLLATE "C"`, [tenant]);
+    return r.rows.map(toOperator);
+  }
+
+  async getApiToken(tokenId: string): Promise<ApiTokenRecord | undefined> {
+    const r = await this.#query<ApiTokenRecord>('get API token', `SELECT ${API_TOKEN_COLUMNS} FROM api_tokens WHERE token_id = $1`, [tokenId]);
+    return r.rows[0] && toApiToken(r.rows[0]);
+  }
+
+  async listApiTokens(tenant: string, operatorId?: string): Promise<ApiTokenRecord[]> {
+    const r = await this.#query<ApiTokenRecord>(
+      'list API tokens',
+      `SELECT ${API_TOKEN_COLUMNS} FROM api_tokens WHERE tenant = $1 AND ($2::text IS NULL OR operator_id = $2) ORDER BY created_at COLLATE "C", token_id COLLATE "C"`,
+      [tenant, operatorId ?? null],
+    );
+    return r.rows.map(toApiToken);
   }
 
   async putDataKey(k: DataKeyRecord): Promise<void> {

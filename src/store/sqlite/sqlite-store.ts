@@ -7,6 +7,14 @@
 import Database from 'better-sqlite3';
 import { StoreError, WardenError } from '../../errors.js';
 import {
+  API_TOKEN_COLUMNS,
+  OPERATOR_COLUMNS,
+  OPERATOR_UPSERT,
+  apiTokenValues,
+  operatorValues,
+  toApiToken,
+  toOperator,
+  type OperatorDbRow,
   AGENT_COLUMNS,
   AGENT_UPSERT,
   BuilderFailure,
@@ -37,6 +45,8 @@ import {
 import { LATEST_SCHEMA_VERSION, SCHEMA_META_DDL, pendingMigrations } from '../migrations.js';
 import type {
   AgentRecord,
+  ApiTokenRecord,
+  OperatorRecord,
   AppendBuilder,
   CheckpointRecord,
   DataKeyRecord,
@@ -130,6 +140,17 @@ function prepareStatements(db: Database.Database) {
     isRevoked: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM revoked_passports WHERE tenant = ? AND jti = ?'),
     listRevoked: db.prepare<[string, string | null, string | null], RevokedPassportRecord>(
       `SELECT ${REVOKED_COLUMNS} FROM revoked_passports WHERE tenant = ? AND (? IS NULL OR revoked_at >= ?) ORDER BY revoked_at, jti`,
+    ),
+    putOperator: db.prepare(`INSERT INTO operators (${OPERATOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ${OPERATOR_UPSERT}`),
+    getOperator: db.prepare<[string, string], OperatorDbRow>(`SELECT ${OPERATOR_COLUMNS} FROM operators WHERE tenant = ? AND id = ?`),
+    listOperators: db.prepare<[string], OperatorDbRow>(`SELECT ${OPERATOR_COLUMNS} FROM operators WHERE tenant = ? ORDER BY id`),
+    putApiToken: db.prepare(`INSERT INTO api_tokens (${API_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    revokeApiToken: db.prepare(
+      'UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant = ? AND token_id = ?',
+    ),
+    getApiToken: db.prepare<[string], ApiTokenRecord>(`SELECT ${API_TOKEN_COLUMNS} FROM api_tokens WHERE token_id = ?`),
+    listApiTokens: db.prepare<[string, string | null, string | null], ApiTokenRecord>(
+      `SELECT ${API_TOKEN_COLUMNS} FROM api_tokens WHERE tenant = ? AND (? IS NULL OR operator_id = ?) ORDER BY created_at, token_id`,
     ),
     destroyDataKeys: db.prepare(
       'UPDATE data_keys SET wrapped_key = NULL, destroyed_at = ? WHERE tenant = ? AND wrapped_key IS NOT NULL',
@@ -260,6 +281,20 @@ export class SqliteStore implements Store {
       s.revokePassport.run(m.tenant, m.jti, m.expires_at, m.revoked_at);
       return;
     }
+    if (m.op === 'putOperator') {
+      s.putOperator.run(...operatorValues(m.operator));
+      return;
+    }
+    if (m.op === 'putApiToken') {
+      s.putApiToken.run(...apiTokenValues(m.token));
+      return;
+    }
+    if (m.op === 'revokeApiToken') {
+      if (s.revokeApiToken.run(m.revoked_at, m.tenant, m.token_id).changes === 0) {
+        throw new StoreError(`revokeApiToken: no token ${JSON.stringify(m.token_id)} in tenant ${JSON.stringify(m.tenant)}`, { code: 'NOT_FOUND' });
+      }
+      return;
+    }
     const res = s.updateKey.run(m.state,
       m.not_after !== undefined ? 1 : 0, m.not_after ?? null,
       m.revoked_at !== undefined ? 1 : 0, m.revoked_at ?? null,
@@ -355,6 +390,28 @@ export class SqliteStore implements Store {
 
   async listRevokedPassports(tenant: string, sinceIso?: string): Promise<RevokedPassportRecord[]> {
     return this.#run('list revoked passports', (s) => s.listRevoked.all(tenant, sinceIso ?? null, sinceIso ?? null).map(toRevokedPassport));
+  }
+
+  async getOperator(tenant: string, id: string): Promise<OperatorRecord | undefined> {
+    return this.#run('get operator', (s) => {
+      const r = s.getOperator.get(tenant, id);
+      return r && toOperator(r);
+    });
+  }
+
+  async listOperators(tenant: string): Promise<OperatorRecord[]> {
+    return this.#run('list operators', (s) => s.listOperators.all(tenant).map(toOperator));
+  }
+
+  async getApiToken(tokenId: string): Promise<ApiTokenRecord | undefined> {
+    return this.#run('get API token', (s) => {
+      const r = s.getApiToken.get(tokenId);
+      return r && toApiToken(r);
+    });
+  }
+
+  async listApiTokens(tenant: string, operatorId?: string): Promise<ApiTokenRecord[]> {
+    return this.#run('list API tokens', (s) => s.listApiTokens.all(tenant, operatorId ?? null, operatorId ?? null).map(toApiToken));
   }
 
   async putDataKey(k: DataKeyRecord): Promise<void> {
