@@ -137,7 +137,6 @@ export async function buildServer(w: Warden): Promise<FastifyInstance> {
   const level = w.loaded.config.log.level;
   const app = Fastify({
     logger: level === 'silent' ? false : { level },
-    disableRequestLogging: true,
     bodyLimit: w.loaded.config.server.body_limit,
     // Unknown body fields are refused (400), not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
