@@ -1,3 +1,4 @@
+import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Warden } from '../context.js';
 import { AuthError, WardenError } from '../errors.js';
@@ -141,6 +142,21 @@ export async function buildServer(w: Warden): Promise<FastifyInstance> {
     // Unknown body fields are refused (400), not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
   });
+
+  // The OpenAPI document is generated from the same JSON schemas that validate each route.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Warden API', version: '0.1.0', description: 'Zero-trust runtime for AI agent actions.' },
+      components: {
+        securitySchemes: {
+          passport: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (EdDSA agent passport)' },
+          operatorToken: { type: 'http', scheme: 'bearer', bearerFormat: 'wdn_<id>_<secret> operator API token' },
+        },
+      },
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });

@@ -50,3 +50,15 @@ describe('HTTP server errors', () => {
     expect(res.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
   });
 });
+
+describe('OpenAPI', () => {
+  it('serves an OpenAPI 3.1 document listing the routes with their schemas', async () => {
+    const res = await app.inject({ url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json() as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe('3.1.0');
+    for (const path of ['/healthz', '/v1/whoami', '/v1/agents', '/.well-known/jwks.json', '/v1/ledger/{tenant}/checkpoint']) {
+      expect(Object.keys(doc.paths)).toContain(path);
+    }
+  });
+});
