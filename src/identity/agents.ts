@@ -4,6 +4,7 @@
  * `system: true`), so the registry and the log can never disagree. Deleted agents are kept
  * (state `deleted`) so the log's references to them stay resolvable for audits.
  */
+import { KeyedSerialiser } from './serial.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Receipt } from '../ledger/receipt.js';
 import { BadInputError, WardenError } from '../errors.js';
@@ -104,7 +105,7 @@ export type AgentListener = (agent: AgentRecord) => void;
 export class AgentRegistry {
   readonly #listeners: AgentListener[] = [];
   /** Per-tenant chain: read-modify-write changes of this process never interleave. */
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #serial = new KeyedSerialiser();
 
   constructor(
     private readonly store: Store,
@@ -131,7 +132,7 @@ export class AgentRegistry {
   async create(tenant: string, input: AgentInput, ctx: ChangeContext = {}): Promise<AgentRecord> {
     assertAgentId(input.id);
     const fields = checkFields(input);
-    return this.#serial(tenant, async () => {
+    return this.#serial.run(tenant, async () => {
       const existing = await this.store.getAgent(tenant, input.id);
       if (existing) {
         throw new WardenError('CONFLICT', existing.state === 'deleted'
@@ -152,7 +153,7 @@ export class AgentRegistry {
     assertAgentId(id);
     const fields = checkFields(changes);
     if (Object.keys(fields).length === 0) throw new BadInputError('nothing to update');
-    return this.#serial(tenant, async () => {
+    return this.#serial.run(tenant, async () => {
       const cur = await this.#live(tenant, id);
       const agent: AgentRecord = { ...cur, ...fields, updated_at: new Date().toISOString() };
       await this.#commit(agent, 'agent.update', ctx, { changed: Object.keys(fields).sort() });
@@ -182,7 +183,7 @@ export class AgentRegistry {
    */
   async revokePassports(tenant: string, id: string, ctx: ChangeContext = {}): Promise<{ agent: AgentRecord; receipt: Receipt }> {
     assertAgentId(id);
-    return this.#serial(tenant, async () => {
+    return this.#serial.run(tenant, async () => {
       const cur = await this.get(tenant, id);
       const now = new Date().toISOString();
       const agent: AgentRecord = { ...cur, passports_not_before: now, updated_at: now };
@@ -193,7 +194,7 @@ export class AgentRegistry {
 
   async #transition(tenant: string, id: string, t: Transition, ctx: ChangeContext): Promise<AgentRecord> {
     assertAgentId(id);
-    return this.#serial(tenant, async () => {
+    return this.#serial.run(tenant, async () => {
       const cur = await this.get(tenant, id);
       if (!ALLOWED_FROM[t].includes(cur.state)) throw new WardenError('CONFLICT', `cannot ${t} agent "${id}": it is ${cur.state}`);
       const agent: AgentRecord = { ...cur, state: TARGET[t], updated_at: new Date().toISOString() };
@@ -225,16 +226,5 @@ export class AgentRegistry {
     );
     for (const fn of this.#listeners) fn(agent);
     return receipt as Receipt;
-  }
-
-  #serial<T>(tenant: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#locks.get(tenant) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.#locks.set(tenant, tail);
-    void tail.then(() => {
-      if (this.#locks.get(tenant) === tail) this.#locks.delete(tenant);
-    });
-    return run;
   }
 }

@@ -11,6 +11,7 @@
  * RBAC: each role maps to a set of permissions; an operator may do what one of its roles
  * permits and nothing else (default deny).
  */
+import { KeyedSerialiser } from './serial.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { secretEquals } from '../crypto/compare.js';
 import { AuthError, BadInputError, ConfigError, WardenError } from '../errors.js';
@@ -93,7 +94,7 @@ function operatorPayload(o: OperatorRecord): Record<string, string | string[] | 
 
 export class OperatorRegistry {
   readonly #roles = new Map<string, ReadonlySet<Permission>>();
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #serial = new KeyedSerialiser();
   readonly #ttlMs: number;
 
   constructor(
@@ -174,7 +175,7 @@ export class OperatorRegistry {
     if (name !== null && (typeof name !== 'string' || name.length === 0 || name.length > 256 || [...name].some((c) => c < ' '))) {
       throw new BadInputError('display name: expected 1-256 printable characters');
     }
-    return this.#serial(tenant, async () => {
+    return this.#serial.run(tenant, async () => {
       if (await this.store.getOperator(tenant, input.id)) throw new WardenError('CONFLICT', `operator "${input.id}" already exists`);
       const now = new Date();
       const operator: OperatorRecord = {
@@ -196,7 +197,7 @@ export class OperatorRegistry {
 
   async disable(tenant: string, id: string, ctx: ChangeContext = {}): Promise<OperatorRecord> {
     assertOperatorId(id);
-    return this.#serial(tenant, async () => {
+    return this.#serial.run(tenant, async () => {
       const cur = await this.get(tenant, id);
       if (cur.state === 'disabled') throw new WardenError('CONFLICT', `operator "${id}" is already disabled`);
       const operator: OperatorRecord = { ...cur, state: 'disabled', updated_at: new Date().toISOString() };
@@ -343,16 +344,5 @@ export class OperatorRegistry {
       actor: ctx.actor ?? {},
       payload,
     };
-  }
-
-  #serial<T>(tenant: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#locks.get(tenant) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.#locks.set(tenant, tail);
-    void tail.then(() => {
-      if (this.#locks.get(tenant) === tail) this.#locks.delete(tenant);
-    });
-    return run;
   }
 }
