@@ -1,4 +1,5 @@
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import { ed25519Sign } from '../crypto/ed25519.js';
 import { jcs, type Json } from '../crypto/jcs.js';
 import { BadInputError } from '../errors.js';
@@ -213,8 +214,11 @@ export function leafFromStatement(statement: string, tenant: string, ts: string,
 }
 
 const LEAF_PREFIX = Buffer.of(0);
+/** One-shot hashing (Node >= 20.12) skips the Hash object; "\u0000" is the single byte 0x00 in UTF-8. */
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: string, enc: 'buffer') => Buffer }).hash;
 
 export function leafHashOf(leaf: string): Buffer {
+  if (oneShot) return oneShot('sha256', '\u0000' + leaf, 'buffer');
   return createHash('sha256').update(LEAF_PREFIX).update(leaf, 'utf8').digest();
 }
 

@@ -10,7 +10,10 @@ const FIELDS = [
   'v', 'tenant', 'seq', 'id', 'ts', 'kind', 'correlation_id', 'actor', 'action', 'resource',
   'decision', 'reasons', 'policy_version', 'payload', 'prev', 'sig',
 ] as const;
+const FIELD_SET: ReadonlySet<string> = new Set(FIELDS);
 const HEX64 = /^[0-9a-f]{64}$/;
+/** The last valid `ts` seen and its value (a cache: only ever holds a string that parsed). */
+const lastTs: { text: string | undefined; ms: number } = { text: undefined, ms: 0 };
 
 export interface VerifiedEntry {
   seq: number;
@@ -39,16 +42,19 @@ export function verifyEntry(line: string, trust: Trust, expectedSeq: number): Ve
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail('entry is not a JSON object');
   const r = parsed as Record<string, unknown>;
   const keys = Object.keys(r);
-  const extra = keys.find((k) => !(FIELDS as readonly string[]).includes(k));
+  const extra = keys.find((k) => !FIELD_SET.has(k));
   if (extra !== undefined) fail(`unexpected field "${extra}"`);
-  const missing = FIELDS.find((f) => !(f in r));
-  if (missing !== undefined) fail(`missing field "${missing}"`);
+  // No extra field and as many keys as FIELDS: every field is present.
+  if (keys.length !== FIELDS.length) fail(`missing field "${FIELDS.find((f) => !(f in r)) as string}"`);
   if (r.v !== 1) fail('unsupported receipt version');
   if (r.seq !== expectedSeq) fail(`seq is ${JSON.stringify(r.seq)}, expected ${expectedSeq} (gap, reorder or duplicate)`);
   if (r.tenant !== trust.bundle.tenant) fail(`tenant ${JSON.stringify(r.tenant)} is not the trust bundle's tenant ${trust.bundle.tenant}`);
   if (typeof r.prev !== 'string' || !HEX64.test(r.prev)) fail('prev is not a 64-digit lower-case hex hash');
-  const tsMs = parseReceiptTs(r.ts);
+  // Receipts of one group commit share their ts: parse each distinct value once.
+  const tsMs = r.ts === lastTs.text ? lastTs.ms : parseReceiptTs(r.ts);
   if (tsMs === undefined) return fail('ts is not an RFC 3339 UTC timestamp with milliseconds (YYYY-MM-DDTHH:MM:SS.sssZ)');
+  lastTs.text = r.ts as string;
+  lastTs.ms = tsMs;
   const sig = r.sig as Record<string, unknown> | null;
   if (typeof sig !== 'object' || sig === null || Array.isArray(sig)) return fail('sig is not an object');
   if (sig.alg !== 'Ed25519' || typeof sig.kid !== 'string' || typeof sig.value !== 'string' || Object.keys(sig).length !== 3) {

@@ -30,7 +30,7 @@ parentPort?.on('message', (msg: { trust: unknown } | ChunkRequest) => {
   }
   const lines = msg.text.split('\n');
   const hashes = new Uint8Array(lines.length * 32);
-  const prevs = new Uint8Array(lines.length * 32);
+  const prevs = Buffer.alloc(lines.length * 32);
   let count = 0;
   let error: ChunkReply['error'];
   for (; count < lines.length; count++) {
@@ -38,7 +38,7 @@ parentPort?.on('message', (msg: { trust: unknown } | ChunkRequest) => {
     try {
       const e = verifyEntry(lines[count] as string, trust as Trust, seq);
       hashes.set(e.leafHash, count * 32);
-      prevs.set(Buffer.from(e.prev, 'hex'), count * 32);
+      prevs.write(e.prev, count * 32, 32, 'hex');
     } catch (err) {
       error = { seq, message: err instanceof WardenError ? err.message : String(err), code: err instanceof WardenError ? err.code : 'INTERNAL' };
       break;
