@@ -11,6 +11,8 @@ import { Checkpointer } from './ledger/checkpointer.js';
 import { AgentRegistry } from './identity/agents.js';
 import { OperatorRegistry } from './identity/operators.js';
 import { PassportService } from './identity/passports.js';
+import { AuthAudit } from './identity/audit.js';
+import { SecurityEvents } from './events/security-events.js';
 import { KeyLifecycle } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
 import { openStore } from './store/open.js';
@@ -29,6 +31,9 @@ export interface Warden {
   agents: AgentRegistry;
   passports: PassportService;
   operators: OperatorRegistry;
+  /** Security events of this process (auth failures, cross-tenant attempts, …). */
+  events: SecurityEvents;
+  audit: AuthAudit;
   /** Ensures a tenant exists with its keys (idempotent). */
   ensureTenant(name: string): Promise<boolean>;
   /** Waits for queued appends and pending checkpoints, then closes the store. */
@@ -105,17 +110,19 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
   });
   const keys = new KeyLifecycle(store, keyring, ledger);
   const agents = new AgentRegistry(store, ledger);
+  const events = new SecurityEvents();
+  const audit = new AuthAudit(store, ledger, events);
   const passports = new PassportService(store, keyring, keys, ledger, agents, {
     issuer: config.identity.issuer,
     audience: config.identity.audience,
     ttlMs: config.identity.passport_ttl,
     maxTtlMs: config.identity.passport_max_ttl,
     clockSkewMs: config.identity.clock_skew,
-  });
+  }, audit);
   const operators = new OperatorRegistry(store, ledger, {
     tokenTtlMs: config.identity.operator_token_ttl,
     customRoles: config.identity.roles,
-  });
+  }, audit);
   return {
     loaded,
     store,
@@ -128,6 +135,8 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     agents,
     passports,
     operators,
+    events,
+    audit,
     async ensureTenant(name: string): Promise<boolean> {
       assertTenantName(name);
       const created = await store.createTenant({ name, origin: `${config.origin}/${name}`, created_at: new Date().toISOString() });

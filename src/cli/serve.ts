@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { openWarden, type Warden } from '../context.js';
 import { BadInputError } from '../errors.js';
-import { buildServer } from '../server/app.js';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { buildServer, type ServerOptions } from '../server/app.js';
 import { dataOption } from './common.js';
 
 /**
@@ -20,15 +22,44 @@ export async function bootstrapOperator(w: Warden, out: { write(s: string): unkn
   return true;
 }
 
+/** The TLS files of `serve`, read before anything starts so a typo fails fast (exit 2). */
+function readTlsOptions(opts: { tlsCert?: string; tlsKey?: string; clientCa?: string }): ServerOptions['tls'] {
+  if (opts.tlsCert === undefined && opts.tlsKey === undefined) {
+    if (opts.clientCa !== undefined) throw new BadInputError('--client-ca needs --tls-cert and --tls-key (client certificates are a TLS feature)');
+    return undefined;
+  }
+  if (opts.tlsCert === undefined || opts.tlsKey === undefined) throw new BadInputError('--tls-cert and --tls-key go together');
+  const read = (flag: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new BadInputError(`${flag}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const cert = read('--tls-cert', opts.tlsCert);
+  const key = read('--tls-key', opts.tlsKey);
+  const clientCa = opts.clientCa === undefined ? undefined : read('--client-ca', opts.clientCa);
+  try {
+    createSecureContext({ cert, key, ...(clientCa ? { ca: clientCa } : {}) });
+  } catch (err) {
+    throw new BadInputError(`TLS configuration rejected: ${(err as Error).message}`);
+  }
+  return { cert, key, ...(clientCa ? { clientCa } : {}) };
+}
+
 export function registerServe(program: Command): void {
   dataOption(program.command('serve'))
     .description('run the Warden server (initialises ./.warden with the embedded SQLite store on first start)')
     .option('--port <port>', 'listen port (default: config server.port, 8787)')
     .option('--host <host>', 'listen address (default: config server.host, 127.0.0.1)')
-    .action(async (opts: { data: string; port?: string; host?: string }) => {
+    .option('--tls-cert <file>', 'serve HTTPS (TLS 1.3 minimum) with this certificate chain (PEM)')
+    .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
+    .option('--client-ca <file>', 'require client certificates issued by this CA (mTLS), e.g. .warden/ca/ca.pem')
+    .action(async (opts: { data: string; port?: string; host?: string; tlsCert?: string; tlsKey?: string; clientCa?: string }) => {
       if (opts.port !== undefined && (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535)) {
         throw new BadInputError(`--port must be a number from 0 to 65535, got "${opts.port}"`);
       }
+      const tls = readTlsOptions(opts);
       const w = await openWarden(opts.data, { create: true });
       const created = await w.ensureTenant('default');
       if (created) process.stderr.write(`warden: initialised ${w.loaded.dataDir} (tenant "default", store ${w.store.driver})\n`);
@@ -38,7 +69,7 @@ export function registerServe(program: Command): void {
       for (const t of await w.store.listTenants()) {
         await w.checkpointer.checkpoint(t.name).catch((err: Error) => process.stderr.write(`warden: checkpoint for tenant ${t.name} failed: ${err.message}\n`));
       }
-      const app = await buildServer(w);
+      const app = await buildServer(w, tls ? { tls } : {});
       // Scheduled key rotation and retirement for every tenant.
       const housekeeping = setInterval(() => {
         void (async () => {
@@ -62,7 +93,8 @@ export function registerServe(program: Command): void {
         }
         throw err;
       }
-      process.stderr.write(`warden: serving on ${address} (data ${w.loaded.dataDir})\n`);
+      const mode = tls ? (tls.clientCa ? ' (TLS 1.3, client certificates required)' : ' (TLS 1.3)') : '';
+      process.stderr.write(`warden: serving on ${address}${mode} (data ${w.loaded.dataDir})\n`);
       const stop = async (): Promise<void> => {
         clearInterval(housekeeping);
         await app.close();

@@ -77,6 +77,76 @@ export const configSchema = z
             z.array(z.string().regex(/^[a-z]+:[a-z]+$/, 'expected a permission such as "agents:read"')).max(64),
           )
           .default({}),
+        /**
+         * External OpenID Connect providers whose tokens authenticate operators
+         * (src/identity/oidc.ts). Public-key algorithms only: HMAC would make the IdP's
+         * verification key a shared secret, and `none` is no signature at all.
+         */
+        oidc: z
+          .array(
+            z
+              .object({
+                name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a lower-case provider name such as "corp-sso" (1-32 of a-z 0-9 _ -)'),
+                /** Compared exactly (no normalisation) with the token's `iss`. */
+                issuer: z.string().min(1).max(512),
+                jwks_uri: z.string().min(1).max(2048),
+                audience: z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).min(1).max(16)]),
+                tenant: z.string().regex(TENANT_NAME, 'expected a tenant name').default('default'),
+                subject_claim: z.string().min(1).max(128).default('sub'),
+                /** An array of strings or a space-separated string. */
+                roles_claim: z.string().min(1).max(128).default('groups'),
+                /** Claim value → Warden role; values that are not keys grant nothing. */
+                role_map: z
+                  .record(z.string().min(1).max(256), z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'expected a Warden role name'))
+                  .refine((m) => Object.keys(m).length > 0, 'expected at least one "claim value: role" entry'),
+                algorithms: z
+                  .array(
+                    z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'], {
+                      message: 'expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA (HMAC and "none" are never accepted)',
+                    }),
+                  )
+                  .min(1)
+                  .default(['RS256', 'ES256', 'EdDSA']),
+                /** How long fetched keys are used before the JWKS is fetched again. */
+                cache_max_age: durationSchema.refine((ms) => ms >= 1000 && ms <= 86_400_000, 'expected between 1s and 24h').default(600_000),
+                /** Minimum time between JWKS fetches (an unknown kid cannot make Warden fetch more often). */
+                cooldown: durationSchema.refine((ms) => ms <= 3_600_000, 'expected at most 1h').default(30_000),
+              })
+              .strict()
+              .superRefine((p, ctx) => {
+                // Keys fetched over plain http could be swapped in transit; loopback is allowed for local IdPs and tests.
+                for (const key of ['issuer', 'jwks_uri'] as const) {
+                  let url: URL | undefined;
+                  try {
+                    url = new URL(p[key]);
+                  } catch {
+                    url = undefined;
+                  }
+                  const loopback = url !== undefined && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+                  const ok =
+                    url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && loopback)) &&
+                    url.username === '' && url.password === '' && url.hash === '';
+                  if (!ok) {
+                    ctx.addIssue({
+                      code: 'custom',
+                      path: [key],
+                      message: 'expected an https:// URL without credentials or fragment (http:// only for 127.0.0.1, localhost or ::1)',
+                    });
+                  }
+                }
+              }),
+          )
+          .superRefine((list, ctx) => {
+            // The provider is picked by the token's iss, so an issuer may appear only once.
+            for (const field of ['name', 'issuer'] as const) {
+              const seen = new Set<string>();
+              list.forEach((p, i) => {
+                if (seen.has(p[field])) ctx.addIssue({ code: 'custom', path: [i, field], message: `duplicate OIDC provider ${field} "${p[field]}"` });
+                seen.add(p[field]);
+              });
+            }
+          })
+          .default([]),
       })
       .strict()
       .refine((i) => i.passport_ttl <= i.passport_max_ttl, { message: 'identity.passport_ttl must not exceed identity.passport_max_ttl', path: ['passport_ttl'] })

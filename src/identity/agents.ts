@@ -7,6 +7,7 @@
 import { KeyedSerialiser } from './serial.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Receipt } from '../ledger/receipt.js';
+import { publicKeyFromRaw } from '../crypto/ed25519.js';
 import { BadInputError, WardenError } from '../errors.js';
 import type { AgentRecord, AgentState, Store } from '../store/types.js';
 
@@ -25,6 +26,8 @@ export interface AgentInput {
   capabilities?: readonly string[];
   trust_level?: number;
   tier?: string;
+  /** The agent's own Ed25519 public key: raw 32 bytes, base64url (43 characters); null removes it. */
+  public_key?: string | null;
 }
 
 export type AgentUpdate = Partial<Omit<AgentInput, 'id'>>;
@@ -51,6 +54,19 @@ export function checkTokens(what: string, list: unknown): string[] {
   return [...new Set(list as string[])];
 }
 
+/** An agent public key must be a canonical base64url encoding of a valid 32-byte Ed25519 key. */
+function checkPublicKey(v: unknown): string {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(v) || Buffer.from(v, 'base64url').toString('base64url') !== v) {
+    throw new BadInputError('public_key: expected a raw 32-byte Ed25519 public key, base64url without padding (43 characters)');
+  }
+  try {
+    publicKeyFromRaw(Buffer.from(v, 'base64url'));
+  } catch {
+    throw new BadInputError('public_key: not a usable Ed25519 public key');
+  }
+  return v;
+}
+
 function checkFields(u: AgentUpdate): Partial<AgentRecord> {
   const out: Partial<AgentRecord> = {};
   if (u.type !== undefined) {
@@ -69,6 +85,7 @@ function checkFields(u: AgentUpdate): Partial<AgentRecord> {
     if (!Number.isInteger(u.trust_level) || u.trust_level < 0 || u.trust_level > 100) throw new BadInputError('trust_level: expected an integer 0-100');
     out.trust_level = u.trust_level;
   }
+  if (u.public_key !== undefined) out.public_key = u.public_key === null ? null : checkPublicKey(u.public_key);
   if (u.tier !== undefined) {
     if (!(AGENT_TIERS as readonly string[]).includes(u.tier)) throw new BadInputError(`tier: expected one of ${AGENT_TIERS.join(', ')}`);
     out.tier = u.tier;
@@ -88,6 +105,7 @@ function agentPayload(a: AgentRecord): Record<string, string | number | string[]
     tier: a.tier,
     state: a.state,
     passports_not_before: a.passports_not_before,
+    public_key: a.public_key,
   };
 }
 
@@ -142,6 +160,7 @@ export class AgentRegistry {
       const now = new Date().toISOString();
       const agent: AgentRecord = {
         tenant, id: input.id, type: 'agent', owner: null, roles: [], capabilities: [], trust_level: 0, tier: 'process',
+        public_key: null,
         ...fields, state: 'active', passports_not_before: null, created_at: now, updated_at: now,
       };
       await this.#commit(agent, 'agent.create', ctx);

@@ -12,6 +12,8 @@
  * permits and nothing else (default deny).
  */
 import { KeyedSerialiser } from './serial.js';
+import { AuthAudit } from './audit.js';
+import { SecurityEvents } from '../events/security-events.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { secretEquals } from '../crypto/compare.js';
 import { AuthError, BadInputError, ConfigError, WardenError } from '../errors.js';
@@ -101,6 +103,7 @@ export class OperatorRegistry {
     private readonly store: Store,
     private readonly ledger: Ledger,
     options: OperatorOptions,
+    private readonly audit: AuthAudit = new AuthAudit(store, ledger, new SecurityEvents()),
   ) {
     if (!Number.isInteger(options.tokenTtlMs) || options.tokenTtlMs < 1000 || options.tokenTtlMs > MAX_TOKEN_TTL_MS) {
       throw new ConfigError('identity.operator_token_ttl: expected at most 365d');
@@ -131,7 +134,7 @@ export class OperatorRegistry {
   }
 
   /** Default deny: throws FORBIDDEN unless one of the operator's roles grants `permission`. */
-  authorize(op: OperatorRecord, permission: Permission): void {
+  authorize(op: { roles: readonly string[] }, permission: Permission): void {
     if (!this.permissionsOf(op.roles).has(permission)) throw new AuthError(`permission ${permission} required`, { forbidden: true });
   }
 
@@ -295,7 +298,7 @@ export class OperatorRegistry {
     return { tenant: row.tenant, operator: op, token_id: row.token_id };
   }
 
-  /** Writes an `auth` deny receipt; never throws (recording must not turn a 401 into a 500). */
+  /** Receipts and events an `auth` deny; never throws (recording must not turn a 401 into a 500). */
   async recordDeny(
     tenant: string,
     actor: { human?: string | null; agent?: string | null; service?: string | null },
@@ -305,19 +308,8 @@ export class OperatorRegistry {
     payload: Record<string, string | null>,
     correlationId?: string,
   ): Promise<void> {
-    try {
-      await this.ledger.append(
-        tenant,
-        [{
-          kind: 'auth', action, resource, decision: 'deny', reasons: [reason], actor,
-          ...(correlationId ? { correlation_id: correlationId } : {}),
-          payload,
-        }],
-        { system: true },
-      );
-    } catch {
-      // best effort
-    }
+    const category = reason === 'cross_tenant' ? 'cross_tenant' : action === 'operator.authorize' ? 'authorization_denied' : 'auth_failure';
+    await this.audit.deny({ tenant, actor, action, resource, reason, payload, correlationId, category, severity: category === 'cross_tenant' ? 'high' : 'medium' });
   }
 
   #newToken(tenant: string, operatorId: string, ttlMs: number | undefined, now: Date): { record: ApiTokenRecord; issued: IssuedApiToken } {

@@ -24,6 +24,11 @@ import { AuthError, BadInputError, WardenError } from '../errors.js';
 import type { KeyLifecycle } from '../ledger/keys.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { AgentRecord, KeyRecord, Store } from '../store/types.js';
+import { AuthAudit } from './audit.js';
+import { coveredBy, intersectScope } from './scope.js';
+import { jcs } from '../crypto/jcs.js';
+import { ed25519Verify, publicKeyFromRaw } from '../crypto/ed25519.js';
+import { SecurityEvents } from '../events/security-events.js';
 import { AGENT_ID, assertAgentId, checkTokens, type AgentRegistry, type ChangeContext } from './agents.js';
 
 /** Tokens larger than this are refused before any parsing. */
@@ -58,6 +63,93 @@ export interface PassportClaims {
   iat: number;
   nbf: number;
   exp: number;
+  /** Delegation (RFC 8693 §4.1 shape): for whom this agent acts, nearest delegator outermost. */
+  act?: ActLink;
+  /** RFC 8705 certificate binding: SHA-256 thumbprint (base64url) of the client certificate. */
+  cnf?: { 'x5t#S256': string };
+}
+
+/**
+ * One link of a delegation chain. Warden's profile of RFC 8693's `act`: a passport's `sub` is
+ * always the agent that holds it, so the chain names the parties it acts FOR — `sub` is the
+ * delegator, a nested `act` whoever delegated to that delegator in turn.
+ */
+export interface ActLink {
+  sub: string;
+  typ: 'human' | 'agent' | 'service';
+  act?: ActLink;
+}
+
+/** Who delegates in a token exchange, and what they may hand on. */
+export interface Delegator {
+  typ: ActLink['typ'];
+  id: string;
+  /** Scope tokens the delegator holds (`*`: anything the agent may do). */
+  grants: readonly string[] | '*';
+  /** The delegator's own delegation chain (when it is itself a delegated agent). */
+  act?: ActLink;
+  /** Seconds since the epoch after which the delegator's own authority ends. */
+  notAfter?: number;
+}
+
+export interface IssueOptions extends ChangeContext {
+  ttlMs?: number;
+  scope?: readonly string[];
+  act?: ActLink;
+  /** Binds the passport to this client certificate (RFC 8705). */
+  certThumbprint?: string;
+  /** Upper bound for `exp` (seconds since the epoch). */
+  notAfter?: number;
+  /** Receipt action (default `passport.issue`). */
+  action?: 'passport.issue' | 'passport.delegate' | 'passport.renew';
+  correlationId?: string;
+}
+
+/** The longest delegation chain accepted (links above the agent). */
+export const MAX_DELEGATION_DEPTH = 4;
+/** How long an agent's proof-of-possession challenge may be answered. */
+export const CHALLENGE_TTL_MS = 60_000;
+const MAX_CHALLENGES = 10_000;
+/** Domain separation of agent signatures: a renewal proof can never pass for an artifact or a receipt. */
+export const RENEWAL_CONTEXT = 'warden-passport-renewal/v1';
+export const ARTIFACT_CONTEXT = 'warden-agent-artifact/v1';
+
+/** The message an agent signs to renew its passport. */
+export function renewalMessage(tenant: string, agent: string, challenge: string): Buffer {
+  return Buffer.from(`${RENEWAL_CONTEXT}\n${tenant}\n${agent}\n${challenge}`, 'utf8');
+}
+
+/** The message an agent signs over an artifact (a task, a result): context line + JCS of it. */
+export function artifactMessage(artifact: unknown): Buffer {
+  return Buffer.from(`${ARTIFACT_CONTEXT}\n${jcs(artifact as never)}`, 'utf8');
+}
+
+/** The actor chain `{human, agent, service}` of a verified passport. */
+export function actorChainOf(claims: Pick<PassportClaims, 'sub' | 'act'>): { human: string | null; agent: string; service: string | null } {
+  let human: string | null = null;
+  let service: string | null = null;
+  for (let l = claims.act; l; l = l.act) {
+    if (l.typ === 'human' && human === null) human = l.sub;
+    if (l.typ === 'service' && service === null) service = l.sub;
+  }
+  return { human, agent: claims.sub, service };
+}
+
+function parseAct(v: unknown, depth = 1): ActLink {
+  if (depth > MAX_DELEGATION_DEPTH || typeof v !== 'object' || v === null || Array.isArray(v)) throw new AuthError('passport claims invalid');
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (typeof o.sub !== 'string' || o.sub.length === 0 || o.sub.length > 256 || !['human', 'agent', 'service'].includes(o.typ as string) ||
+    keys.some((k) => k !== 'sub' && k !== 'typ' && k !== 'act')) {
+    throw new AuthError('passport claims invalid');
+  }
+  return { sub: o.sub, typ: o.typ as ActLink['typ'], ...(o.act !== undefined ? { act: parseAct(o.act, depth + 1) } : {}) };
+}
+
+function chainDepth(l: ActLink | undefined): number {
+  let n = 0;
+  for (; l; l = l.act) n++;
+  return n;
 }
 
 export interface IssuedPassport {
@@ -146,6 +238,8 @@ function joseReason(err: unknown): string {
 
 export class PassportService {
   readonly #cache = new Map<string, CacheEntry>();
+  /** Outstanding proof-of-possession challenges: `tenant/agent/challenge` → expiry (ms). */
+  readonly #challenges = new Map<string, number>();
   readonly #views = new Map<string, TenantView>();
   readonly #loading = new Map<string, Promise<TenantView>>();
   readonly #cacheSize: number;
@@ -159,6 +253,7 @@ export class PassportService {
     private readonly ledger: Ledger,
     private readonly agents: AgentRegistry,
     private readonly options: PassportOptions,
+    private readonly audit: AuthAudit = new AuthAudit(store, ledger, new SecurityEvents()),
   ) {
     this.#cacheSize = Math.max(1, options.cacheSize ?? 10_000);
     this.#refreshMs = options.refreshMs ?? 1000;
@@ -169,14 +264,18 @@ export class PassportService {
   // ---------------------------------------------------------------- issuance
 
   /** Issues a passport for an active agent; the issuance is receipted (never the token). */
-  async issue(tenant: string, agentId: string, opts: { ttlMs?: number; scope?: readonly string[] } & ChangeContext = {}): Promise<IssuedPassport> {
+  async issue(tenant: string, agentId: string, opts: IssueOptions = {}): Promise<IssuedPassport> {
     assertAgentId(agentId);
     const ttlMs = opts.ttlMs ?? this.options.ttlMs;
     if (!Number.isInteger(ttlMs) || ttlMs < 1000) throw new BadInputError('passport ttl must be at least 1s');
     if (ttlMs > this.options.maxTtlMs) throw new BadInputError(`passport ttl exceeds the configured maximum (identity.passport_max_ttl = ${this.options.maxTtlMs} ms)`);
     const scope = checkTokens('scope', opts.scope ?? []);
+    if (opts.certThumbprint !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(opts.certThumbprint)) throw new BadInputError('certificate thumbprint must be a base64url SHA-256 (43 characters)');
     const agent = await this.agents.get(tenant, agentId);
     if (agent.state !== 'active') throw new WardenError('FORBIDDEN', `agent "${agentId}" is ${agent.state}; passports are only issued to active agents`);
+    // A passport never carries more than its agent may do.
+    const beyond = scope.filter((s) => !coveredBy(agent.capabilities, s));
+    if (beyond.length) throw new WardenError('FORBIDDEN', `scope ${beyond.join(', ')} exceeds the capabilities of agent "${agentId}"`);
 
     let keys = await this.keyring.load(tenant);
     if (!keys.records.some((r) => r.purpose === 'passport' && r.state === 'active')) {
@@ -186,6 +285,8 @@ export class PassportService {
     }
     const signer = keys.active('passport');
     const nowMs = Date.now();
+    const expS = Math.min(Math.floor((nowMs + ttlMs) / 1000), opts.notAfter ?? Number.MAX_SAFE_INTEGER);
+    if (expS <= Math.floor(nowMs / 1000)) throw new WardenError('FORBIDDEN', "the delegator's own credential has expired");
     const claims: PassportClaims = {
       iss: this.options.issuer,
       aud: this.options.audience,
@@ -198,7 +299,9 @@ export class PassportService {
       jti: randomBytes(18).toString('base64url'),
       iat: nowMs / 1000,
       nbf: Math.floor(nowMs / 1000),
-      exp: Math.floor((nowMs + ttlMs) / 1000),
+      exp: expS,
+      ...(opts.act ? { act: opts.act } : {}),
+      ...(opts.certThumbprint ? { cnf: { 'x5t#S256': opts.certThumbprint } } : {}),
     };
     const token = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: signer.kid }).sign(signer.privateKey);
     const expiresAt = new Date(claims.exp * 1000).toISOString();
@@ -206,12 +309,17 @@ export class PassportService {
       tenant,
       [{
         kind: 'agent',
-        action: 'passport.issue',
+        action: opts.action ?? 'passport.issue',
         resource: `agent:${agent.id}`,
         decision: null,
         reasons: opts.reason ? [opts.reason] : [],
         actor: opts.actor ?? {},
-        payload: { jti: claims.jti, kid: signer.kid, exp: expiresAt, scope },
+        ...(opts.correlationId ? { correlation_id: opts.correlationId } : {}),
+        payload: {
+          jti: claims.jti, kid: signer.kid, exp: expiresAt, scope,
+          ...(claims.act ? { act: claims.act as never } : {}),
+          ...(claims.cnf ? { cnf: claims.cnf } : {}),
+        },
       }],
       { system: true },
     );
@@ -250,8 +358,22 @@ export class PassportService {
 
   // ---------------------------------------------------------------- verification
 
-  /** Verifies a passport; throws AuthError (401/403) with a stable reason. */
-  async verify(token: string): Promise<VerifiedPassport> {
+  /**
+   * Verifies a passport; throws AuthError (401/403) with a stable reason. `certThumbprint` is
+   * the SHA-256 thumbprint of the TLS client certificate the request came with, if any: a
+   * certificate-bound passport (cnf.x5t#S256) is refused without exactly that certificate.
+   */
+  async verify(token: string, context: { certThumbprint?: string | undefined } = {}): Promise<VerifiedPassport> {
+    const p = await this.#verifyCached(token);
+    const bound = p.claims.cnf?.['x5t#S256'];
+    if (bound !== undefined) {
+      if (context.certThumbprint === undefined) throw new AuthError('certificate-bound passport presented without its certificate');
+      if (context.certThumbprint !== bound) throw new AuthError('certificate-bound passport presented with another certificate');
+    }
+    return p;
+  }
+
+  async #verifyCached(token: string): Promise<VerifiedPassport> {
     if (typeof token !== 'string' || token.length === 0) throw new AuthError('missing passport');
     if (Buffer.byteLength(token) > MAX_PASSPORT_BYTES) throw new AuthError('passport too large');
     const cacheKey = sha256(token);
@@ -284,9 +406,9 @@ export class PassportService {
    * claims name an existing tenant and an agent id is receipted in that tenant as an `auth`
    * deny. Claims are decoded without trust only to pick the tenant.
    */
-  async authenticate(token: string, context: { correlationId?: string } = {}): Promise<VerifiedPassport> {
+  async authenticate(token: string, context: { correlationId?: string; certThumbprint?: string | undefined } = {}): Promise<VerifiedPassport> {
     try {
-      return await this.verify(token);
+      return await this.verify(token, context);
     } catch (err) {
       if (err instanceof AuthError) await this.recordFailure(token, err.reason, context.correlationId);
       throw err;
@@ -297,26 +419,15 @@ export class PassportService {
   async recordFailure(token: string, reason: string, correlationId?: string): Promise<boolean> {
     const who = unverifiedIdentity(token);
     if (!who) return false;
-    try {
-      if (!(await this.store.getTenant(who.tenant))) return false;
-      await this.ledger.append(
-        who.tenant,
-        [{
-          kind: 'auth',
-          action: 'passport.verify',
-          resource: `agent:${who.sub}`,
-          decision: 'deny',
-          reasons: [reason],
-          actor: { agent: who.sub },
-          ...(correlationId ? { correlation_id: correlationId } : {}),
-          payload: { claimed_agent: who.sub, verified: false },
-        }],
-        { system: true },
-      );
-      return true;
-    } catch {
-      return false; // recording must not turn a 401 into a 500
-    }
+    return this.audit.deny({
+      tenant: who.tenant,
+      actor: { agent: who.sub },
+      action: 'passport.verify',
+      resource: `agent:${who.sub}`,
+      reason,
+      payload: { claimed_agent: who.sub, verified: false },
+      correlationId,
+    });
   }
 
   /** Full verification without the cache (the cache calls this on a miss). */
@@ -406,11 +517,142 @@ export class PassportService {
       typeof p.tier === 'string' && typeof p.jti === 'string' && p.jti.length > 0 && p.jti.length <= 128 &&
       typeof p.iat === 'number' && typeof p.nbf === 'number' && typeof p.exp === 'number';
     if (!ok) throw new AuthError('passport claims invalid');
+    let cnf: PassportClaims['cnf'];
+    if (p.cnf !== undefined) {
+      const c = p.cnf as Record<string, unknown> | null;
+      if (typeof c !== 'object' || c === null || typeof c['x5t#S256'] !== 'string' || Object.keys(c).length !== 1) throw new AuthError('passport claims invalid');
+      cnf = { 'x5t#S256': c['x5t#S256'] };
+    }
     return {
       iss: p.iss as string, aud: p.aud as string, sub: p.sub as string, tenant: p.tenant as string,
       roles: p.roles as string[], capabilities: p.capabilities as string[], scope: p.scope as string[], tier: p.tier as string,
       jti: p.jti as string, iat: p.iat as number, nbf: p.nbf as number, exp: p.exp as number,
+      ...(p.act !== undefined ? { act: parseAct(p.act) } : {}),
+      ...(cnf ? { cnf } : {}),
     };
+  }
+
+  // ---------------------------------------------------------------- delegation (RFC 8693)
+
+  /**
+   * Token exchange: `delegator` hands part of its authority to `agentId`. The passport's scope
+   * is what both may do (a request for more is refused as an attempt to widen scope, and
+   * receipted and evented as such), its `act` chain records for whom the agent acts, and it
+   * never outlives the delegator's own credential.
+   */
+  async delegate(
+    tenant: string,
+    agentId: string,
+    delegator: Delegator,
+    opts: { scope?: readonly string[]; ttlMs?: number; certThumbprint?: string; correlationId?: string } = {},
+  ): Promise<IssuedPassport> {
+    assertAgentId(agentId);
+    const requested = opts.scope === undefined ? undefined : checkTokens('scope', opts.scope);
+    if (delegator.typ === 'agent' && delegator.id === agentId) throw new BadInputError('an agent cannot delegate to itself');
+    const act: ActLink = { sub: delegator.id, typ: delegator.typ, ...(delegator.act ? { act: delegator.act } : {}) };
+    const actor = actorChainOf({ sub: delegator.typ === 'agent' ? delegator.id : '', act: delegator.act });
+    const receiptActor = {
+      human: delegator.typ === 'human' ? delegator.id : actor.human,
+      agent: delegator.typ === 'agent' ? delegator.id : null,
+      service: delegator.typ === 'service' ? delegator.id : actor.service,
+    };
+    const deny = async (reason: string, payload: Record<string, unknown>, category = 'auth_failure', severity: 'medium' | 'high' = 'medium'): Promise<never> => {
+      await this.audit.deny({
+        tenant, actor: receiptActor, action: 'token.exchange', resource: `agent:${agentId}`, reason, payload,
+        correlationId: opts.correlationId, category, severity,
+      });
+      throw new AuthError(reason, { forbidden: true });
+    };
+    if (chainDepth(act) > MAX_DELEGATION_DEPTH) await deny('delegation chain too long', { depth: chainDepth(act), max: MAX_DELEGATION_DEPTH });
+    const agent = await this.store.getAgent(tenant, agentId);
+    if (!agent || agent.state === 'deleted') throw new WardenError('NOT_FOUND', `tenant ${tenant} has no agent "${agentId}"`);
+    const { scope, widening } = intersectScope(requested, delegator.grants, agent.capabilities);
+    if (widening.length) {
+      await deny('delegation would widen scope', { requested: requested ?? [], widening, delegator: delegator.id }, 'privilege_escalation', 'high');
+    }
+    if (scope.length === 0) throw new WardenError('FORBIDDEN', 'the delegator and the agent have no scope in common');
+    return this.issue(tenant, agentId, {
+      scope, act, action: 'passport.delegate', actor: receiptActor,
+      ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}),
+      ...(opts.certThumbprint !== undefined ? { certThumbprint: opts.certThumbprint } : {}),
+      ...(delegator.notAfter !== undefined ? { notAfter: delegator.notAfter } : {}),
+      ...(opts.correlationId !== undefined ? { correlationId: opts.correlationId } : {}),
+    });
+  }
+
+  // ---------------------------------------------------------------- agent keys (proof of possession)
+
+  /**
+   * A one-time challenge for an agent to sign. Issued for any well-formed agent id, registered
+   * or not, so the endpoint does not reveal which agents exist; it fails at redemption instead.
+   */
+  challenge(tenant: string, agentId: string): { challenge: string; expires_at: string } {
+    if (!TENANT_NAME.test(tenant)) throw new BadInputError('invalid tenant name');
+    assertAgentId(agentId);
+    const now = Date.now();
+    for (const [k, exp] of this.#challenges) {
+      if (exp > now && this.#challenges.size < MAX_CHALLENGES) break;
+      this.#challenges.delete(k); // expired, or the oldest when full (insertion order)
+    }
+    const challenge = randomBytes(32).toString('base64url');
+    this.#challenges.set(`${tenant}/${agentId}/${challenge}`, now + CHALLENGE_TTL_MS);
+    return { challenge, expires_at: new Date(now + CHALLENGE_TTL_MS).toISOString() };
+  }
+
+  /**
+   * Renewal by proof of possession: the agent signs `renewalMessage(tenant, agent, challenge)`
+   * with its registered key. A challenge is consumed by the first attempt, right or wrong, so a
+   * replayed proof is refused. Every failure is receipted and evented.
+   */
+  async renew(
+    tenant: string,
+    agentId: string,
+    proof: { challenge: string; signature: string },
+    opts: { scope?: readonly string[]; ttlMs?: number; certThumbprint?: string; correlationId?: string } = {},
+  ): Promise<IssuedPassport> {
+    assertAgentId(agentId);
+    const fail = async (reason: string, detail: string): Promise<never> => {
+      await this.audit.deny({
+        tenant, actor: { agent: agentId }, action: 'passport.renew', resource: `agent:${agentId}`, reason,
+        payload: { detail }, correlationId: opts.correlationId,
+      });
+      throw new AuthError(reason);
+    };
+    const slot = `${tenant}/${agentId}/${String(proof.challenge)}`;
+    const expires = this.#challenges.get(slot);
+    this.#challenges.delete(slot);
+    if (expires === undefined) return fail('challenge unknown, expired or already used', 'no such challenge');
+    if (expires <= Date.now()) return fail('challenge unknown, expired or already used', 'challenge expired');
+    const agent = await this.store.getAgent(tenant, agentId);
+    if (!agent || agent.state === 'deleted') return fail('proof of possession failed', 'agent unknown');
+    if (agent.public_key === null) return fail('proof of possession failed', 'agent has no registered key');
+    const sig = typeof proof.signature === 'string' && /^[A-Za-z0-9_-]{86}$/.test(proof.signature) ? Buffer.from(proof.signature, 'base64url') : undefined;
+    if (!sig || !ed25519Verify(publicKeyFromRaw(Buffer.from(agent.public_key, 'base64url')), renewalMessage(tenant, agentId, proof.challenge), sig)) {
+      return fail('proof of possession failed', 'signature does not verify');
+    }
+    if (agent.state !== 'active') return fail(`agent is ${agent.state}`, `agent is ${agent.state}`);
+    return this.issue(tenant, agentId, {
+      action: 'passport.renew', actor: { agent: agentId },
+      ...(opts.scope !== undefined ? { scope: opts.scope } : {}),
+      ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}),
+      ...(opts.certThumbprint !== undefined ? { certThumbprint: opts.certThumbprint } : {}),
+      ...(opts.correlationId !== undefined ? { correlationId: opts.correlationId } : {}),
+    });
+  }
+
+  /** Whether `signature` (base64url) is the agent's registered key's signature over the artifact. */
+  async verifyArtifact(tenant: string, agentId: string, artifact: unknown, signature: string): Promise<{ valid: boolean; public_key: string }> {
+    const agent = await this.agents.get(tenant, agentId);
+    if (agent.public_key === null) throw new WardenError('NOT_FOUND', `agent "${agentId}" has no registered key`);
+    let message: Buffer;
+    try {
+      message = artifactMessage(artifact);
+    } catch {
+      throw new BadInputError('artifact is not representable as canonical JSON (RFC 8785)');
+    }
+    const sig = typeof signature === 'string' && /^[A-Za-z0-9_-]{86}$/.test(signature) ? Buffer.from(signature, 'base64url') : undefined;
+    const valid = !!sig && ed25519Verify(publicKeyFromRaw(Buffer.from(agent.public_key, 'base64url')), message, sig);
+    return { valid, public_key: agent.public_key };
   }
 
   // ---------------------------------------------------------------- in-memory view

@@ -215,21 +215,23 @@ export const toAgent = (r: AgentDbRow): AgentRecord => ({
   tier: r.tier,
   state: r.state as AgentState,
   passports_not_before: r.passports_not_before,
+  public_key: r.public_key ?? null,
   created_at: r.created_at,
   updated_at: r.updated_at,
 });
 /** Column values of an agent row, in AGENT_COLUMNS order. */
 export const agentValues = (a: AgentRecord): unknown[] => [
   a.tenant, a.id, a.type, a.owner, JSON.stringify(a.roles), JSON.stringify(a.capabilities),
-  a.trust_level, a.tier, a.state, a.passports_not_before, a.created_at, a.updated_at,
+  a.trust_level, a.tier, a.state, a.passports_not_before, a.created_at, a.updated_at, a.public_key,
 ];
 export const AGENT_COLUMNS =
-  'tenant, id, type, owner, roles, capabilities, trust_level, tier, state, passports_not_before, created_at, updated_at';
+  'tenant, id, type, owner, roles, capabilities, trust_level, tier, state, passports_not_before, created_at, updated_at, public_key';
 /** Upsert assignments for every non-key agent column (same text in both dialects). */
 export const AGENT_UPSERT =
   'ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, owner = excluded.owner, roles = excluded.roles, ' +
   'capabilities = excluded.capabilities, trust_level = excluded.trust_level, tier = excluded.tier, state = excluded.state, ' +
-  'passports_not_before = excluded.passports_not_before, created_at = excluded.created_at, updated_at = excluded.updated_at';
+  'passports_not_before = excluded.passports_not_before, created_at = excluded.created_at, updated_at = excluded.updated_at, ' +
+  'public_key = excluded.public_key';
 
 export const toRevokedPassport = (r: RevokedPassportRecord): RevokedPassportRecord => ({
   tenant: r.tenant,

@@ -150,6 +150,12 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX api_tokens_operator ON api_tokens (tenant, operator_id)`,
     ],
   },
+  {
+    version: 4,
+    description: "agents' own public keys (proof of possession)",
+    sqlite: [`ALTER TABLE agents ADD COLUMN public_key TEXT`],
+    postgres: [`ALTER TABLE agents ADD COLUMN public_key TEXT`],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

@@ -90,6 +90,8 @@ export interface AgentRecord {
   state: AgentState;
   /** Passports issued before this instant (RFC 3339 UTC) are revoked; null = none revoked wholesale. */
   passports_not_before: string | null;
+  /** The agent's own Ed25519 public key (raw 32 bytes, base64url) for proof of possession; null = none registered. */
+  public_key: string | null;
   created_at: string;
   updated_at: string;
 }

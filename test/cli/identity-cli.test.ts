@@ -22,7 +22,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('warden agents / passports CLI', () => {
   it('creates, lists, shows, suspends, resumes, quarantines and deletes agents', () => {
-    expect(w('agents', 'create', '--id', 'bot', '--role', 'reader', '--role', 'writer', '--capability', 'tool:search', '--owner', 'alice').code).toBe(0);
+    expect(w('agents', 'create', '--id', 'bot', '--role', 'reader', '--role', 'writer', '--capability', 'tool:search', '--capability', 'files:read', '--owner', 'alice').code).toBe(0);
     expect(w('agents', 'create', '--id', 'bot').code).toBe(1); // exists: CONFLICT
     expect(w('agents', 'create', '--id', 'Bad!').code).toBe(2);
     expect(w('agents', 'create', '--id', 'x', '--tier', 'nope').code).toBe(2);

@@ -74,7 +74,7 @@ describe('operator API tokens', () => {
   it('a valid token authenticates at /v1/whoami', async () => {
     const r = await call('GET', '/v1/whoami', admin);
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ tenant: 'default', actor: { human: 'alice', agent: null, service: null }, operator: { id: 'alice', roles: ['admin'] } });
+    expect(r.body).toEqual({ tenant: 'default', actor: { human: 'alice', agent: null, service: null }, operator: { id: 'alice', roles: ['admin'], via: 'api-token' } });
     const o = await call('GET', '/v1/whoami', otherAdmin);
     expect(o.body).toMatchObject({ tenant: 'other', operator: { id: 'olga' } });
   });
@@ -173,11 +173,13 @@ describe('RBAC', () => {
     await t.w.agents.create('default', { id: 'plain' });
     const p = await t.w.passports.issue('default', 'plain');
     const r = await call('GET', '/v1/agents', p.token);
-    expect(r.status).toBe(401);
+    // Authenticated, but an agent may not administer: 403, receipted.
+    expect(r.status).toBe(403);
+    expect(r.body.error.message).toBe('operator credential required');
   });
 
   it('an admin creates an agent, issues a passport over HTTP, and the passport authenticates', async () => {
-    const created = await call('POST', '/v1/agents', admin, { id: 'web-bot', roles: ['reader'], capabilities: ['tool:search'], tier: 'container' });
+    const created = await call('POST', '/v1/agents', admin, { id: 'web-bot', roles: ['reader'], capabilities: ['tool:search', 'files:read'], tier: 'container' });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body).toMatchObject({ id: 'web-bot', state: 'active', roles: ['reader'], tier: 'container' });
     expect(created.body.tenant).toBeUndefined();

@@ -55,7 +55,7 @@ beforeAll(async () => {
   t = await tempWarden('sqlite');
   await t.w.ensureTenant('other');
   await t.w.ensureTenant('rot');
-  await t.w.agents.create('default', { id: 'bot', roles: ['reader'], capabilities: ['tool:search'], tier: 'process' });
+  await t.w.agents.create('default', { id: 'bot', roles: ['reader'], capabilities: ['tool:search', 'files:*'], tier: 'process' });
   await t.w.agents.create('other', { id: 'bot', roles: ['admin'] });
   await t.w.agents.create('rot', { id: 'bot' });
   app = await buildServer(t.w);
@@ -71,7 +71,7 @@ describe('passports: issuance and whoami', () => {
     const header = decodeProtectedHeader(token.token);
     expect(header).toEqual({ alg: 'EdDSA', typ: 'JWT', kid: (await passportKey('default')).kid });
     const c = decodeJwt(token.token);
-    expect(c).toMatchObject({ iss: 'warden', aud: 'warden', sub: 'bot', tenant: 'default', roles: ['reader'], capabilities: ['tool:search'], scope: ['files:read'], tier: 'process' });
+    expect(c).toMatchObject({ iss: 'warden', aud: 'warden', sub: 'bot', tenant: 'default', roles: ['reader'], capabilities: ['tool:search', 'files:*'], scope: ['files:read'], tier: 'process' });
     expect((c.exp as number) - (c.iat as number)).toBeGreaterThan(14 * 60);
     expect((c.exp as number) - (c.iat as number)).toBeLessThanOrEqual(15 * 60);
     // Issuance is receipted with jti, exp and scope — never the token.
@@ -87,7 +87,7 @@ describe('passports: issuance and whoami', () => {
     expect(r.body).toEqual({
       tenant: 'default',
       actor: { human: null, agent: 'bot', service: null },
-      agent: { id: 'bot', roles: ['reader'], capabilities: ['tool:search'], tier: 'process' },
+      agent: { id: 'bot', roles: ['reader'], capabilities: ['tool:search', 'files:*'], tier: 'process' },
       passport: { jti: p.jti, exp: p.claims.exp, scope: ['files:read'] },
     });
   });

@@ -34,7 +34,7 @@ export function key(kid: string, purpose: KeyPurpose = 'receipt', tenant = T): K
 export function agent(id: string, extra: Partial<AgentRecord> = {}, tenant = T): AgentRecord {
   return {
     tenant, id, type: 'assistant', owner: 'alice@example.com', roles: ['reader', 'writer'], capabilities: ['tool:search'],
-    trust_level: 2, tier: 'process', state: 'active', passports_not_before: null,
+    trust_level: 2, tier: 'process', state: 'active', passports_not_before: null, public_key: null,
     created_at: '2025-01-02T00:00:00.000Z', updated_at: '2025-01-02T00:00:00.000Z', ...extra,
   };
 }
@@ -157,7 +157,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         expect(await store.getAgent(T, 'bot-1')).toEqual(a);
         expect(await store.getAgent(T, 'nope')).toBeUndefined();
         expect(await store.listAgents(T)).toEqual([b, a]);
-        const changed = { ...a, roles: ['admin'], state: 'quarantined' as const, passports_not_before: '2025-03-03T03:03:03.333Z', updated_at: '2025-03-03T03:03:03.333Z' };
+        const changed = { ...a, roles: ['admin'], state: 'quarantined' as const, passports_not_before: '2025-03-03T03:03:03.333Z', updated_at: '2025-03-03T03:03:03.333Z', public_key: 'A'.repeat(43) };
         await store.append(T, (head) => ({ rows: chainedRows(head, 1, 's'), mutations: [{ op: 'putAgent', agent: changed }] }));
         expect(await store.getAgent(T, 'bot-1')).toEqual(changed);
         expect(await store.listAgents(T)).toHaveLength(2);

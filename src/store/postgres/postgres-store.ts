@@ -245,7 +245,7 @@ export class PostgresStore implements Store {
     }
     if (m.op === 'putAgent') {
       await c.query(
-        `INSERT INTO agents (${AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ${AGENT_UPSERT}`,
+        `INSERT INTO agents (${AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ${AGENT_UPSERT}`,
         agentValues(m.agent),
       );
       return;

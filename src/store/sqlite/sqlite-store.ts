@@ -131,7 +131,7 @@ function prepareStatements(db: Database.Database) {
     listDataKeys: db.prepare<[string], DataKeyRecord>(
       'SELECT tenant, id, wrapped_key, created_at, destroyed_at FROM data_keys WHERE tenant = ? ORDER BY created_at, id',
     ),
-    putAgent: db.prepare(`INSERT INTO agents (${AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${AGENT_UPSERT}`),
+    putAgent: db.prepare(`INSERT INTO agents (${AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${AGENT_UPSERT}`),
     getAgent: db.prepare<[string, string], AgentDbRow>(`SELECT ${AGENT_COLUMNS} FROM agents WHERE tenant = ? AND id = ?`),
     listAgents: db.prepare<[string], AgentDbRow>(`SELECT ${AGENT_COLUMNS} FROM agents WHERE tenant = ? ORDER BY id`),
     revokePassport: db.prepare(

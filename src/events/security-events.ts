@@ -1,0 +1,87 @@
+/**
+ * Security events: what an operator or a SIEM should hear about (failed authentication,
+ * cross-tenant attempts, attempts to widen a delegation, certificate-binding failures, …).
+ * The receipt in the ledger is the evidence; the event is the signal, pointing at that receipt.
+ *
+ * This is the in-process bus: bounded (a slow subscriber never blocks the request path, and
+ * memory stays flat), with the most recent events kept for inspection. Persistence, queries,
+ * detection rules and sinks build on `subscribe` (see the events issue).
+ */
+import { randomBytes } from 'node:crypto';
+
+export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface ActorChain {
+  human?: string | null;
+  agent?: string | null;
+  service?: string | null;
+}
+
+export interface SecurityEvent {
+  id: string;
+  ts: string;
+  tenant: string;
+  severity: Severity;
+  /** Stable machine-readable kind, e.g. `auth_failure`, `cross_tenant`, `privilege_escalation`. */
+  category: string;
+  actor: ActorChain;
+  correlation_id: string | null;
+  /** The receipt that records the same fact, when one was written. */
+  receipt: { tenant: string; seq: number } | null;
+  details: Record<string, unknown>;
+}
+
+export type SecurityEventInput = Omit<SecurityEvent, 'id' | 'ts' | 'correlation_id' | 'receipt'> & {
+  correlation_id?: string | null;
+  receipt?: { tenant: string; seq: number } | null;
+};
+
+export type SecurityEventListener = (event: SecurityEvent) => void;
+
+export class SecurityEvents {
+  readonly #recent: SecurityEvent[] = [];
+  readonly #listeners = new Set<SecurityEventListener>();
+  readonly #keep: number;
+  /** Listener failures, counted rather than allowed to break the emitting request. */
+  listenerErrors = 0;
+
+  constructor(options: { keep?: number } = {}) {
+    this.#keep = Math.max(1, options.keep ?? 1000);
+  }
+
+  emit(input: SecurityEventInput): SecurityEvent {
+    const event: SecurityEvent = {
+      id: `evt_${randomBytes(12).toString('base64url')}`,
+      ts: new Date().toISOString(),
+      tenant: input.tenant,
+      severity: input.severity,
+      category: input.category,
+      actor: input.actor,
+      correlation_id: input.correlation_id ?? null,
+      receipt: input.receipt ?? null,
+      details: input.details,
+    };
+    this.#recent.push(event);
+    if (this.#recent.length > this.#keep) this.#recent.shift();
+    for (const fn of this.#listeners) {
+      try {
+        fn(event);
+      } catch {
+        this.listenerErrors++;
+      }
+    }
+    return event;
+  }
+
+  /** Calls `fn` for every later event; returns the unsubscribe function. */
+  subscribe(fn: SecurityEventListener): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** The most recent events (oldest first), optionally of one tenant. */
+  recent(tenant?: string): SecurityEvent[] {
+    return tenant === undefined ? [...this.#recent] : this.#recent.filter((e) => e.tenant === tenant);
+  }
+}
