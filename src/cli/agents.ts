@@ -1,9 +1,26 @@
+import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { AgentRecord } from '../store/types.js';
 import { BadInputError } from '../errors.js';
 import { tenantOption, withTenant } from './common.js';
 
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+function readJsonFile(file: string, flag: string): unknown {
+  let text: string;
+  try {
+    if (statSync(file).size > 1024 * 1024) throw new BadInputError(`${flag}: ${file} is larger than 1 MiB`);
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof BadInputError) throw err;
+    throw new BadInputError(`${flag}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new BadInputError(`${flag}: ${file} is not valid JSON`);
+  }
+}
 
 function show(a: AgentRecord): string {
   return [
@@ -15,6 +32,7 @@ function show(a: AgentRecord): string {
     `capabilities: ${a.capabilities.join(', ') || '-'}`,
     `trust level:  ${a.trust_level}`,
     `tier:         ${a.tier}`,
+    `public key:   ${a.public_key ?? '-'}`,
     `created:      ${a.created_at}`,
     `updated:      ${a.updated_at}`,
     ...(a.passports_not_before ? [`passports revoked before: ${a.passports_not_before}`] : []),
@@ -44,12 +62,13 @@ export function registerAgents(program: Command): void {
     .option('--capability <cap>', 'capability (repeatable)', collect, [])
     .option('--trust-level <n>', 'trust level 0-100', '0')
     .option('--tier <tier>', 'sandbox tier: process | container | microvm | docker', 'process')
+    .option('--public-key <key>', "the agent's own Ed25519 public key (raw 32 bytes, base64url) for proof-of-possession renewal")
     .option('--json', 'JSON output')
-    .action(async (opts: { data: string; tenant: string; id: string; type: string; owner?: string; role: string[]; capability: string[]; trustLevel: string; tier: string; json?: boolean }) => {
+    .action(async (opts: { data: string; tenant: string; id: string; type: string; owner?: string; role: string[]; capability: string[]; trustLevel: string; tier: string; publicKey?: string; json?: boolean }) => {
       await withTenant(opts, async (w) => {
         const a = await w.agents.create(opts.tenant, {
           id: opts.id, type: opts.type, owner: opts.owner ?? null, roles: opts.role, capabilities: opts.capability,
-          trust_level: trustLevel(opts.trustLevel) ?? 0, tier: opts.tier,
+          trust_level: trustLevel(opts.trustLevel) ?? 0, tier: opts.tier, ...(opts.publicKey !== undefined ? { public_key: opts.publicKey } : {}),
         }, { actor: { human: 'cli' } });
         process.stdout.write(opts.json ? JSON.stringify(publicView(a), null, 2) + '\n' : `created agent ${a.id}\n`);
       });
@@ -63,7 +82,8 @@ export function registerAgents(program: Command): void {
     .option('--capability <cap>', 'replace the capabilities (repeatable)', collect, undefined)
     .option('--trust-level <n>', 'trust level 0-100')
     .option('--tier <tier>', 'sandbox tier')
-    .action(async (id: string, opts: { data: string; tenant: string; type?: string; owner?: string; role?: string[]; capability?: string[]; trustLevel?: string; tier?: string }) => {
+    .option('--public-key <key>', "set the agent's Ed25519 public key (base64url), or `none` to remove it")
+    .action(async (id: string, opts: { data: string; tenant: string; type?: string; owner?: string; role?: string[]; capability?: string[]; trustLevel?: string; tier?: string; publicKey?: string }) => {
       const level = trustLevel(opts.trustLevel);
       await withTenant(opts, async (w) => {
         const a = await w.agents.update(opts.tenant, id, {
@@ -73,8 +93,26 @@ export function registerAgents(program: Command): void {
           ...(opts.capability !== undefined ? { capabilities: opts.capability } : {}),
           ...(level !== undefined ? { trust_level: level } : {}),
           ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
+          ...(opts.publicKey !== undefined ? { public_key: opts.publicKey === 'none' ? null : opts.publicKey } : {}),
         }, { actor: { human: 'cli' } });
         process.stdout.write(`updated agent ${a.id}\n`);
+      });
+    });
+
+  tenantOption(agents.command('verify-artifact <id>'))
+    .description("check an artifact (a JSON file) against the agent's signature; exit 0 valid, 1 invalid")
+    .requiredOption('--artifact <file>', 'the artifact, a JSON document')
+    .requiredOption('--signature <sig>', "the agent's Ed25519 signature, base64url")
+    .action(async (id: string, opts: { data: string; tenant: string; artifact: string; signature: string }) => {
+      const artifact = readJsonFile(opts.artifact, '--artifact');
+      await withTenant(opts, async (w) => {
+        const r = await w.passports.verifyArtifact(opts.tenant, id, artifact, opts.signature);
+        if (!r.valid) {
+          process.stdout.write(`INVALID: the signature is not agent ${id}'s over this artifact\n`);
+          process.exitCode = 1;
+          return;
+        }
+        process.stdout.write(`valid: signed by agent ${id} (key ${r.public_key})\n`);
       });
     });
 

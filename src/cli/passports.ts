@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { certificateThumbprint } from '../identity/ca.js';
 import { parseDuration } from '../config/duration.js';
 import { BadInputError } from '../errors.js';
 import { collect } from './agents.js';
@@ -11,15 +13,29 @@ export function registerPassports(program: Command): void {
     .description('issue a passport for an active agent; prints only the JWT')
     .requiredOption('--agent <id>', 'agent id')
     .option('--ttl <duration>', 'lifetime, e.g. 15m (default: identity.passport_ttl)')
-    .option('--scope <scope>', 'scope (repeatable)', collect, [])
-    .action(async (opts: { data: string; tenant: string; agent: string; ttl?: string; scope: string[] }) => {
+    .option('--scope <scope>', "scope (repeatable; each must be covered by the agent's capabilities)", collect, [])
+    .option('--cert <file>', "bind the passport to this client certificate (PEM; RFC 8705 cnf.x5t#S256): it is then useless without the certificate's key")
+    .action(async (opts: { data: string; tenant: string; agent: string; ttl?: string; scope: string[]; cert?: string }) => {
       let ttlMs: number | undefined;
       if (opts.ttl !== undefined) {
         ttlMs = parseDuration(opts.ttl);
         if (ttlMs === undefined) throw new BadInputError(`--ttl must be a duration such as 15m, got "${opts.ttl}"`);
       }
+      let certThumbprint: string | undefined;
+      if (opts.cert !== undefined) {
+        let pem: string;
+        try {
+          pem = readFileSync(opts.cert, 'utf8');
+        } catch (err) {
+          throw new BadInputError(`--cert: cannot read ${opts.cert}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        }
+        certThumbprint = certificateThumbprint(pem);
+      }
       await withTenant(opts, async (w) => {
-        const p = await w.passports.issue(opts.tenant, opts.agent, { ...(ttlMs !== undefined ? { ttlMs } : {}), scope: opts.scope, actor: { human: 'cli' } });
+        const p = await w.passports.issue(opts.tenant, opts.agent, {
+          ...(ttlMs !== undefined ? { ttlMs } : {}), scope: opts.scope, actor: { human: 'cli' },
+          ...(certThumbprint !== undefined ? { certThumbprint } : {}),
+        });
         process.stdout.write(`${p.token}\n`);
       });
     });

@@ -611,12 +611,12 @@ export class PassportService {
     opts: { scope?: readonly string[]; ttlMs?: number; certThumbprint?: string; correlationId?: string } = {},
   ): Promise<IssuedPassport> {
     assertAgentId(agentId);
-    const fail = async (reason: string, detail: string): Promise<never> => {
+    const fail = async (reason: string, detail: string, forbidden = false): Promise<never> => {
       await this.audit.deny({
         tenant, actor: { agent: agentId }, action: 'passport.renew', resource: `agent:${agentId}`, reason,
         payload: { detail }, correlationId: opts.correlationId,
       });
-      throw new AuthError(reason);
+      throw new AuthError(reason, { forbidden });
     };
     const slot = `${tenant}/${agentId}/${String(proof.challenge)}`;
     const expires = this.#challenges.get(slot);
@@ -630,7 +630,7 @@ export class PassportService {
     if (!sig || !ed25519Verify(publicKeyFromRaw(Buffer.from(agent.public_key, 'base64url')), renewalMessage(tenant, agentId, proof.challenge), sig)) {
       return fail('proof of possession failed', 'signature does not verify');
     }
-    if (agent.state !== 'active') return fail(`agent is ${agent.state}`, `agent is ${agent.state}`);
+    if (agent.state !== 'active') return fail(`agent is ${agent.state}`, `agent is ${agent.state}`, true);
     return this.issue(tenant, agentId, {
       action: 'passport.renew', actor: { agent: agentId },
       ...(opts.scope !== undefined ? { scope: opts.scope } : {}),

@@ -14,7 +14,7 @@ import { AuthError } from '../errors.js';
 import { spiffeIdFromCertificate, type SpiffeId } from '../identity/ca.js';
 import type { OidcVerifier } from '../identity/oidc.js';
 import { TOKEN_PREFIX, type Permission } from '../identity/operators.js';
-import { actorChainOf, MAX_PASSPORT_BYTES, type VerifiedPassport } from '../identity/passports.js';
+import { actorChainOf, type VerifiedPassport } from '../identity/passports.js';
 
 export interface ActorChain {
   human: string | null;

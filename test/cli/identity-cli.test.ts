@@ -1,10 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openWarden } from '../../src/context.js';
+import { certificateThumbprint } from '../../src/identity/ca.js';
+import { artifactMessage } from '../../src/identity/passports.js';
 
 const CLI = resolve(process.cwd(), 'dist/cli/main.js');
 const tmp = mkdtempSync(join(tmpdir(), 'warden-idcli-'));
@@ -108,5 +111,36 @@ describe('warden operators CLI', () => {
     } finally {
       await again.close();
     }
+  });
+});
+
+describe('warden agents keys CLI', () => {
+  it('agent keys: registers a public key, verifies artifacts (exit 0 valid / 1 invalid), binds passports to a certificate', () => {
+    const k = generateKeyPairSync('ed25519');
+    const pub = k.publicKey.export({ format: 'jwk' }).x as string;
+    expect(w('agents', 'create', '--id', 'signer', '--public-key', pub).code).toBe(0);
+    expect(w('agents', 'show', 'signer').out).toContain(`public key:   ${pub}`);
+    expect(w('agents', 'create', '--id', 'badkey', '--public-key', 'not-a-key').code).toBe(2);
+    const file = join(tmp, 'artifact.json');
+    writeFileSync(file, JSON.stringify({ task: 't-1', result: 'done' }));
+    const sig = sign(null, artifactMessage({ result: 'done', task: 't-1' }), k.privateKey).toString('base64url');
+    const ok = w('agents', 'verify-artifact', 'signer', '--artifact', file, '--signature', sig);
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toMatch(/^valid/);
+    writeFileSync(file, JSON.stringify({ task: 't-1', result: 'forged' }));
+    expect(w('agents', 'verify-artifact', 'signer', '--artifact', file, '--signature', sig).code).toBe(1);
+    expect(w('agents', 'verify-artifact', 'signer', '--artifact', join(tmp, 'missing.json'), '--signature', sig).code).toBe(2);
+    expect(w('agents', 'update', 'signer', '--public-key', 'none').code).toBe(0);
+    expect(w('agents', 'verify-artifact', 'signer', '--artifact', file, '--signature', sig).code).toBe(2); // no key registered
+    // --cert binds the passport (cnf.x5t#S256) to the certificate's SHA-256 thumbprint.
+    expect(w('ca', 'init', '--trust-domain', 'cli.test').code).toBe(0);
+    const certFile = join(tmp, 'signer.pem');
+    const issued = w('ca', 'issue', '--agent', 'signer', '--out-cert', certFile, '--out-key', join(tmp, 'signer.key'));
+    expect(issued.code, issued.err).toBe(0);
+    const pem = readFileSync(certFile, 'utf8');
+    const bound = w('passports', 'issue', '--agent', 'signer', '--cert', certFile);
+    expect(bound.code, bound.err).toBe(0);
+    expect(decodeJwt(bound.out.trim()).cnf).toEqual({ 'x5t#S256': certificateThumbprint(pem) });
+    expect(w('passports', 'issue', '--agent', 'signer', '--cert', join(tmp, 'nope.pem')).code).toBe(2);
   });
 });

@@ -175,7 +175,7 @@ describe('RBAC', () => {
     const r = await call('GET', '/v1/agents', p.token);
     // Authenticated, but an agent may not administer: 403, receipted.
     expect(r.status).toBe(403);
-    expect(r.body.error.message).toBe('operator credential required');
+    expect(r.body.error?.message).toBe('operator credential required');
   });
 
   it('an admin creates an agent, issues a passport over HTTP, and the passport authenticates', async () => {

@@ -242,6 +242,10 @@ describe('passports: attacks over HTTP', () => {
     const rs = rows.map((r) => JSON.parse(r.leaf) as Rcpt);
     expect(rs).toHaveLength(1);
     expect(rs[0]).toMatchObject({ kind: 'auth', action: 'passport.verify', decision: 'deny', reasons: ['audience not accepted'], resource: 'agent:bot', actor: { agent: 'bot' } });
+    // …and a security event pointing at that receipt.
+    expect(t.w.events.recent('default').at(-1)).toMatchObject({
+      category: 'auth_failure', actor: { agent: 'bot' }, receipt: { tenant: 'default', seq: rows[0]?.seq }, details: { reason: 'audience not accepted' },
+    });
     // …in the tenant the token names, not elsewhere; unknown tenants write nothing.
     const otherBefore = (await t.w.store.head('other')).size;
     await expectDenied(await forge('other', { tenant: 'other', iss: 'evil' }), 401, 'issuer not accepted');
