@@ -129,7 +129,7 @@ export class RequestAuthenticator {
       throw err;
     }
     const principal = await this.token(cred.token, cred.kind, peer, req.id);
-    return { principal, actor: await this.#chain(principal, peer, req.id), peer };
+    return { principal, actor: await this.bindPeer(principal, peer, req.id), peer };
   }
 
   /**
@@ -162,7 +162,7 @@ export class RequestAuthenticator {
    * certificate must be the passport's own agent, and a service certificate must belong to
    * the caller's tenant.
    */
-  async #chain(p: Principal, peer: PeerIdentity | undefined, correlationId: string): Promise<ActorChain> {
+  async bindPeer(p: Principal, peer: PeerIdentity | undefined, correlationId: string): Promise<ActorChain> {
     const base: ActorChain = p.kind === 'agent' ? actorChainOf(p.passport.claims) : { human: p.human, agent: null, service: null };
     const id = peer?.spiffe;
     if (!id) return base;

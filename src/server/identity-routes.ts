@@ -260,8 +260,16 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
     { schema: { querystring: tenantRequired, body: renewBody, response: { 201: passportResponse } } },
     async (req, reply) => {
       const peer = peerOf(req);
-      if (peer?.spiffe && (peer.spiffe.kind !== 'agent' || peer.spiffe.id !== req.body.agent || peer.spiffe.tenant !== req.query.tenant)) {
-        throw new AuthError("client certificate is not this agent's");
+      const id = peer?.spiffe;
+      if (peer && id && (id.kind !== 'agent' || id.id !== req.body.agent || id.tenant !== req.query.tenant)) {
+        const crossTenant = id.tenant !== req.query.tenant;
+        const reason = crossTenant ? 'client certificate belongs to another tenant' : "client certificate is not this agent's";
+        await w.audit.deny({
+          tenant: req.query.tenant, actor: { agent: req.body.agent }, action: 'mtls.bind', resource: `${id.kind}:${id.id}`, reason,
+          payload: { certificate: id.uri, thumbprint: peer.thumbprint }, correlationId: req.id,
+          category: crossTenant ? 'cross_tenant' : 'auth_failure', severity: 'high',
+        });
+        throw new AuthError(reason, { forbidden: crossTenant });
       }
       const p = await w.passports.renew(req.query.tenant, req.body.agent, req.body, {
         correlationId: req.id,
@@ -317,9 +325,13 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
       let agentTenant: string;
       if (b.actor_token !== undefined) {
         const actor = await w.passports.authenticate(b.actor_token, { correlationId: req.id, certThumbprint: peer?.thumbprint });
+        // The agent is the caller: its certificate must be its own, as on every route.
+        await authn.bindPeer({ kind: 'agent', tenant: actor.tenant, passport: actor }, peer, req.id);
         agentId = actor.claims.sub;
         agentTenant = actor.tenant;
       } else {
+        // The delegator is the caller.
+        await authn.bindPeer(subject, peer, req.id);
         agentId = b.agent as string;
         agentTenant = subject.tenant;
       }

@@ -356,3 +356,57 @@ describe('renewal and delegation over mTLS', () => {
     expect(issued?.actor).toMatchObject({ human: 'alice', service: 'gateway' });
   });
 });
+
+/*
+ * POST /v1/token authenticates its tokens from the body, so it binds the CALLER (the agent with
+ * its actor_token, else the delegator) to the client certificate itself, as caller() does for
+ * every other route.
+ */
+describe('token exchange checks the client certificate like every other route', () => {
+  const exchange = { grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', scope: 'tool:search' } as const;
+
+  it("a passport of bot as subject_token over other-bot's certificate is refused", async () => {
+    await t.w.agents.update('default', 'other-bot', { capabilities: ['tool:search'] });
+    const p = await t.w.passports.issue('default', 'bot', { scope: ['tool:search'] });
+    const r = await call('/v1/token', {
+      cred: otherBot,
+      method: 'POST',
+      payload: { ...exchange, subject_token: p.token, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', agent: 'other-bot' },
+    });
+    expectError(r, 401, "client certificate is not the passport's agent");
+  });
+
+  it('a default-tenant operator token over a certificate of tenant other is refused (cross_tenant)', async () => {
+    const r = await call('/v1/token', {
+      cred: otherTenant,
+      method: 'POST',
+      payload: { ...exchange, subject_token: aliceToken, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', agent: 'bot' },
+    });
+    expectError(r, 403, 'client certificate belongs to another tenant');
+  });
+
+  it("bot's actor_token over other-bot's certificate is refused (not bound to other-bot's certificate)", async () => {
+    const ap = await t.w.passports.issue('default', 'bot');
+    const r = await call('/v1/token', {
+      cred: otherBot,
+      method: 'POST',
+      payload: {
+        ...exchange, subject_token: aliceToken, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        actor_token: ap.token, actor_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      },
+    });
+    expectError(r, 401, "client certificate is not the passport's agent");
+  });
+});
+
+describe('renewal checks the client certificate', () => {
+  it("a certificate of another tenant, or of another agent, is refused before the proof is looked at; both are receipted", async () => {
+    const body = { agent: 'bot', challenge: 'A'.repeat(43), signature: 'B'.repeat(86) };
+    const cross = await call('/v1/passports/renew?tenant=default', { cred: otherTenant, method: 'POST', payload: body });
+    expectError(cross, 403, 'client certificate belongs to another tenant');
+    expect(t.w.events.recent('default').at(-1)).toMatchObject({ category: 'cross_tenant', severity: 'high', details: { action: 'mtls.bind' } });
+    const wrong = await call('/v1/passports/renew?tenant=default', { cred: otherBot, method: 'POST', payload: body });
+    expectError(wrong, 401, "client certificate is not this agent's");
+    expect((await receipts()).at(-1)).toMatchObject({ kind: 'auth', action: 'mtls.bind', decision: 'deny', resource: 'agent:other-bot' });
+  });
+});

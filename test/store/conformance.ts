@@ -396,6 +396,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         await store.append(T, () => ({ rows: [], mutations: [{ op: 'putAgent', agent: agent('bot') }] }));
         await h.exec('DROP TABLE api_tokens');
         await h.exec('DROP TABLE operators');
+        await h.exec('ALTER TABLE agents DROP COLUMN public_key');
         await h.exec('UPDATE schema_meta SET version = 2');
         const upgraded = await reopen();
         expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
@@ -404,6 +405,18 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         await upgraded.append(T, () => ({ rows: [], mutations: [{ op: 'putOperator', operator: operator('alice') }, { op: 'putApiToken', token: apiToken('tok', 'alice') }] }));
         expect(await upgraded.getOperator(T, 'alice')).toEqual(operator('alice'));
         expect(await upgraded.listApiTokens(T, 'alice')).toHaveLength(1);
+      });
+
+      it("upgrades a version 3 database: agents gain an empty public key and can store one", async () => {
+        await store.append(T, () => ({ rows: [], mutations: [{ op: 'putAgent', agent: agent('bot') }] }));
+        await h.exec('ALTER TABLE agents DROP COLUMN public_key');
+        await h.exec('UPDATE schema_meta SET version = 3');
+        const upgraded = await reopen();
+        expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
+        expect(await upgraded.getAgent(T, 'bot')).toEqual({ ...agent('bot'), public_key: null });
+        const keyed = agent('bot', { public_key: 'B'.repeat(43) });
+        await upgraded.append(T, () => ({ rows: [], mutations: [{ op: 'putAgent', agent: keyed }] }));
+        expect(await upgraded.getAgent(T, 'bot')).toEqual(keyed);
       });
 
       it('refuses a database written by a newer Warden', async () => {
