@@ -49,3 +49,29 @@ export function ed25519Verify(publicKey: KeyObject, message: Uint8Array, signatu
     return false;
   }
 }
+
+/**
+ * Ed25519 public keys of small order (and non-canonical encodings of them), with the sign bit
+ * cleared — libsodium's blocklist. OpenSSL accepts signatures against such keys that anyone can
+ * forge, so a key from outside (an agent's own key) must never be one of them.
+ */
+const SMALL_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map((h) => Buffer.from(h, 'hex'));
+
+/** Whether raw 32 bytes are a usable Ed25519 public key: canonical y, not of small order. */
+export function isStrongEd25519PublicKey(raw: Uint8Array): boolean {
+  if (raw.length !== 32) return false;
+  const k = Buffer.from(raw);
+  k[31] = (k[31] as number) & 0x7f;
+  if (SMALL_ORDER.some((b) => b.equals(k))) return false;
+  // Non-canonical: y >= p = 2^255 - 19 (little-endian: ff…ff7f with the low byte >= 0xed).
+  if (k[31] === 0x7f && k.subarray(1, 31).every((x) => x === 0xff) && (k[0] as number) >= 0xed) return false;
+  return true;
+}

@@ -40,14 +40,15 @@ export type SecurityEventInput = Omit<SecurityEvent, 'id' | 'ts' | 'correlation_
 export type SecurityEventListener = (event: SecurityEvent) => void;
 
 export class SecurityEvents {
-  readonly #recent: SecurityEvent[] = [];
+  /** Per tenant, so one tenant's flood cannot push another's events out. */
+  readonly #recent = new Map<string, SecurityEvent[]>();
   readonly #listeners = new Set<SecurityEventListener>();
   readonly #keep: number;
   /** Listener failures, counted rather than allowed to break the emitting request. */
   listenerErrors = 0;
 
   constructor(options: { keep?: number } = {}) {
-    this.#keep = Math.max(1, options.keep ?? 1000);
+    this.#keep = Math.max(1, options.keep ?? 1000); // per tenant
   }
 
   emit(input: SecurityEventInput): SecurityEvent {
@@ -62,8 +63,10 @@ export class SecurityEvents {
       receipt: input.receipt ?? null,
       details: input.details,
     };
-    this.#recent.push(event);
-    if (this.#recent.length > this.#keep) this.#recent.shift();
+    let ring = this.#recent.get(event.tenant);
+    if (!ring) this.#recent.set(event.tenant, (ring = []));
+    ring.push(event);
+    if (ring.length > this.#keep) ring.shift();
     for (const fn of this.#listeners) {
       try {
         fn(event);
@@ -80,8 +83,9 @@ export class SecurityEvents {
     return () => this.#listeners.delete(fn);
   }
 
-  /** The most recent events (oldest first), optionally of one tenant. */
+  /** The most recent events of a tenant (oldest first), or of all tenants in time order. */
   recent(tenant?: string): SecurityEvent[] {
-    return tenant === undefined ? [...this.#recent] : this.#recent.filter((e) => e.tenant === tenant);
+    if (tenant !== undefined) return [...(this.#recent.get(tenant) ?? [])];
+    return [...this.#recent.values()].flat().sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
   }
 }

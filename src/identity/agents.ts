@@ -7,7 +7,7 @@
 import { KeyedSerialiser } from './serial.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Receipt } from '../ledger/receipt.js';
-import { publicKeyFromRaw } from '../crypto/ed25519.js';
+import { isStrongEd25519PublicKey, publicKeyFromRaw } from '../crypto/ed25519.js';
 import { BadInputError, WardenError } from '../errors.js';
 import type { AgentRecord, AgentState, Store } from '../store/types.js';
 
@@ -59,11 +59,15 @@ function checkPublicKey(v: unknown): string {
   if (typeof v !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(v) || Buffer.from(v, 'base64url').toString('base64url') !== v) {
     throw new BadInputError('public_key: expected a raw 32-byte Ed25519 public key, base64url without padding (43 characters)');
   }
+  const raw = Buffer.from(v, 'base64url');
+  let usable = isStrongEd25519PublicKey(raw);
   try {
-    publicKeyFromRaw(Buffer.from(v, 'base64url'));
+    publicKeyFromRaw(raw);
   } catch {
-    throw new BadInputError('public_key: not a usable Ed25519 public key');
+    usable = false;
   }
+  // Small-order keys verify forged signatures: refused, like any unusable key.
+  if (!usable) throw new BadInputError('public_key: not a usable Ed25519 public key');
   return v;
 }
 

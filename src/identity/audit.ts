@@ -22,17 +22,34 @@ export interface AuthDeny {
   /** Event category; default `auth_failure`. */
   category?: string;
   severity?: Severity;
+  /**
+   * The identity was only claimed (a forged or broken credential): such denials are receipted up
+   * to a per-tenant budget per minute, so nobody can flood a tenant's log with them.
+   */
+  unverified?: boolean;
 }
+
+/** Unverified denials receipted per tenant per minute; beyond it they are counted and evented once. */
+export const UNVERIFIED_DENIES_PER_MINUTE = 600;
+const WINDOW_MS = 60_000;
 
 export class AuthAudit {
   /** Denials that could not be receipted (store down, unknown tenant after a race…). */
   unrecorded = 0;
+  /** Unverified denials over the per-tenant budget: counted, not receipted. */
+  suppressed = 0;
+  readonly #windows = new Map<string, { start: number; count: number }>();
+
+  readonly #budget: number;
 
   constructor(
     private readonly store: Store,
     private readonly ledger: Ledger,
     readonly events: SecurityEvents,
-  ) {}
+    options: { unverifiedPerMinute?: number } = {},
+  ) {
+    this.#budget = options.unverifiedPerMinute ?? UNVERIFIED_DENIES_PER_MINUTE;
+  }
 
   /**
    * Receipts and events a denial. Returns false, without writing anything, when the tenant
@@ -41,6 +58,7 @@ export class AuthAudit {
   async deny(d: AuthDeny): Promise<boolean> {
     try {
       if (!(await this.store.getTenant(d.tenant))) return false;
+      if (d.unverified && !this.#withinBudget(d)) return false;
       const [receipt] = await this.ledger.append(
         d.tenant,
         [{
@@ -69,5 +87,22 @@ export class AuthAudit {
       this.unrecorded++;
       return false;
     }
+  }
+
+  /** Counts an unverified denial against the tenant's budget; the first one over it is evented. */
+  #withinBudget(d: AuthDeny): boolean {
+    const now = Date.now();
+    let w = this.#windows.get(d.tenant);
+    if (!w || now - w.start >= WINDOW_MS) this.#windows.set(d.tenant, (w = { start: now, count: 0 }));
+    w.count++;
+    if (w.count <= this.#budget) return true;
+    this.suppressed++;
+    if (w.count === this.#budget + 1) {
+      this.events.emit({
+        tenant: d.tenant, severity: 'high', category: 'auth_failure_flood', actor: {},
+        details: { budget_per_minute: this.#budget, note: 'further unverified denials this minute are counted, not receipted' },
+      });
+    }
+    return false;
   }
 }

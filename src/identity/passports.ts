@@ -27,7 +27,7 @@ import type { AgentRecord, KeyRecord, Store } from '../store/types.js';
 import { AuthAudit } from './audit.js';
 import { coveredBy, intersectScope } from './scope.js';
 import { jcs } from '../crypto/jcs.js';
-import { ed25519Verify, publicKeyFromRaw } from '../crypto/ed25519.js';
+import { ed25519Verify, isStrongEd25519PublicKey, publicKeyFromRaw } from '../crypto/ed25519.js';
 import { SecurityEvents } from '../events/security-events.js';
 import { AGENT_ID, assertAgentId, checkTokens, type AgentRegistry, type ChangeContext } from './agents.js';
 
@@ -77,6 +77,8 @@ export interface PassportClaims {
 export interface ActLink {
   sub: string;
   typ: 'human' | 'agent' | 'service';
+  /** For an agent delegator: the jti of the passport it delegated with (revoking it revokes this). */
+  jti?: string;
   act?: ActLink;
 }
 
@@ -88,6 +90,8 @@ export interface Delegator {
   grants: readonly string[] | '*';
   /** The delegator's own delegation chain (when it is itself a delegated agent). */
   act?: ActLink;
+  /** The jti of the delegator's passport (agent delegators). */
+  jti?: string;
   /** Seconds since the epoch after which the delegator's own authority ends. */
   notAfter?: number;
 }
@@ -140,10 +144,15 @@ function parseAct(v: unknown, depth = 1): ActLink {
   const o = v as Record<string, unknown>;
   const keys = Object.keys(o);
   if (typeof o.sub !== 'string' || o.sub.length === 0 || o.sub.length > 256 || !['human', 'agent', 'service'].includes(o.typ as string) ||
-    keys.some((k) => k !== 'sub' && k !== 'typ' && k !== 'act')) {
+    (o.jti !== undefined && (typeof o.jti !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(o.jti))) ||
+    keys.some((k) => k !== 'sub' && k !== 'typ' && k !== 'act' && k !== 'jti')) {
     throw new AuthError('passport claims invalid');
   }
-  return { sub: o.sub, typ: o.typ as ActLink['typ'], ...(o.act !== undefined ? { act: parseAct(o.act, depth + 1) } : {}) };
+  return {
+    sub: o.sub, typ: o.typ as ActLink['typ'],
+    ...(o.jti !== undefined ? { jti: o.jti as string } : {}),
+    ...(o.act !== undefined ? { act: parseAct(o.act, depth + 1) } : {}),
+  };
 }
 
 function chainDepth(l: ActLink | undefined): number {
@@ -427,6 +436,7 @@ export class PassportService {
       reason,
       payload: { claimed_agent: who.sub, verified: false },
       correlationId,
+      unverified: true,
     });
   }
 
@@ -479,6 +489,17 @@ export class PassportService {
     else view.agents.delete(claims.sub);
     const passport: VerifiedPassport = { tenant, kid: key.kid, claims };
     this.#checkAgent(agent, passport);
+    // Every agent the passport acts for must still be live, and its delegating passport unrevoked.
+    for (let l = claims.act; l; l = l.act) {
+      if (l.typ !== 'agent') continue;
+      const delegator = await this.store.getAgent(tenant, l.sub);
+      if (delegator) view.agents.set(delegator.id, delegator);
+      if (l.jti !== undefined && (await this.store.isPassportRevoked(tenant, l.jti))) {
+        view.revoked.add(l.jti);
+        throw new AuthError('delegating passport revoked');
+      }
+      this.#checkDelegator(delegator, passport);
+    }
     return passport;
   }
 
@@ -494,6 +515,20 @@ export class PassportService {
     this.#checkKey(key);
     if (view.revoked.has(p.claims.jti)) throw new AuthError('passport revoked');
     this.#checkAgent(view.agents.get(p.claims.sub), p);
+    for (let l = p.claims.act; l; l = l.act) {
+      if (l.typ !== 'agent') continue;
+      if (l.jti !== undefined && view.revoked.has(l.jti)) throw new AuthError('delegating passport revoked');
+      this.#checkDelegator(view.agents.get(l.sub), p);
+    }
+  }
+
+  /** A delegating agent that is gone, not active, or wholly revoked since takes the delegation with it. */
+  #checkDelegator(agent: AgentRecord | undefined, p: VerifiedPassport): void {
+    if (!agent || agent.state !== 'active') throw new AuthError('delegating agent no longer active', { forbidden: true });
+    // The delegating passport predates this one; a wholesale revocation after this one's issue covers it.
+    if (agent.passports_not_before !== null && Math.round(p.claims.iat * 1000) < Date.parse(agent.passports_not_before)) {
+      throw new AuthError('delegating passport revoked');
+    }
   }
 
   #checkKey(key: KeyRecord): void {
@@ -548,8 +583,15 @@ export class PassportService {
   ): Promise<IssuedPassport> {
     assertAgentId(agentId);
     const requested = opts.scope === undefined ? undefined : checkTokens('scope', opts.scope);
-    if (delegator.typ === 'agent' && delegator.id === agentId) throw new BadInputError('an agent cannot delegate to itself');
-    const act: ActLink = { sub: delegator.id, typ: delegator.typ, ...(delegator.act ? { act: delegator.act } : {}) };
+    const act: ActLink = {
+      sub: delegator.id, typ: delegator.typ,
+      ...(delegator.jti !== undefined ? { jti: delegator.jti } : {}),
+      ...(delegator.act ? { act: delegator.act } : {}),
+    };
+    // No loops: the agent must not already be anywhere in the chain it would act for.
+    for (let l: ActLink | undefined = act; l; l = l.act) {
+      if (l.typ === 'agent' && l.sub === agentId) throw new BadInputError('an agent cannot delegate to itself (directly or through a chain)');
+    }
     const actor = actorChainOf({ sub: delegator.typ === 'agent' ? delegator.id : '', act: delegator.act });
     const receiptActor = {
       human: delegator.typ === 'human' ? delegator.id : actor.human,
@@ -614,18 +656,21 @@ export class PassportService {
     const fail = async (reason: string, detail: string, forbidden = false): Promise<never> => {
       await this.audit.deny({
         tenant, actor: { agent: agentId }, action: 'passport.renew', resource: `agent:${agentId}`, reason,
-        payload: { detail }, correlationId: opts.correlationId,
+        payload: { detail }, correlationId: opts.correlationId, unverified: true,
       });
       throw new AuthError(reason, { forbidden });
     };
     const slot = `${tenant}/${agentId}/${String(proof.challenge)}`;
     const expires = this.#challenges.get(slot);
     this.#challenges.delete(slot);
-    if (expires === undefined) return fail('challenge unknown, expired or already used', 'no such challenge');
+    // An unknown challenge proves nothing about the agent: refused without a receipt (else anyone
+    // could fill a tenant's log with denials blamed on an agent of their choice).
+    if (expires === undefined) throw new AuthError('challenge unknown, expired or already used');
     if (expires <= Date.now()) return fail('challenge unknown, expired or already used', 'challenge expired');
     const agent = await this.store.getAgent(tenant, agentId);
     if (!agent || agent.state === 'deleted') return fail('proof of possession failed', 'agent unknown');
     if (agent.public_key === null) return fail('proof of possession failed', 'agent has no registered key');
+    if (!isStrongEd25519PublicKey(Buffer.from(agent.public_key, 'base64url'))) return fail('proof of possession failed', 'registered key is unusable');
     const sig = typeof proof.signature === 'string' && /^[A-Za-z0-9_-]{86}$/.test(proof.signature) ? Buffer.from(proof.signature, 'base64url') : undefined;
     if (!sig || !ed25519Verify(publicKeyFromRaw(Buffer.from(agent.public_key, 'base64url')), renewalMessage(tenant, agentId, proof.challenge), sig)) {
       return fail('proof of possession failed', 'signature does not verify');
@@ -641,8 +686,11 @@ export class PassportService {
   }
 
   /** Whether `signature` (base64url) is the agent's registered key's signature over the artifact. */
-  async verifyArtifact(tenant: string, agentId: string, artifact: unknown, signature: string): Promise<{ valid: boolean; public_key: string }> {
+  async verifyArtifact(
+    tenant: string, agentId: string, artifact: unknown, signature: string,
+  ): Promise<{ valid: boolean; signature_valid: boolean; agent_state: string; public_key: string }> {
     const agent = await this.agents.get(tenant, agentId);
+    if (agent.state === 'deleted') throw new WardenError('NOT_FOUND', `agent "${agentId}" is deleted`);
     if (agent.public_key === null) throw new WardenError('NOT_FOUND', `agent "${agentId}" has no registered key`);
     let message: Buffer;
     try {
@@ -651,8 +699,10 @@ export class PassportService {
       throw new BadInputError('artifact is not representable as canonical JSON (RFC 8785)');
     }
     const sig = typeof signature === 'string' && /^[A-Za-z0-9_-]{86}$/.test(signature) ? Buffer.from(signature, 'base64url') : undefined;
-    const valid = !!sig && ed25519Verify(publicKeyFromRaw(Buffer.from(agent.public_key, 'base64url')), message, sig);
-    return { valid, public_key: agent.public_key };
+    const raw = Buffer.from(agent.public_key, 'base64url');
+    const signatureValid = !!sig && isStrongEd25519PublicKey(raw) && ed25519Verify(publicKeyFromRaw(raw), message, sig);
+    // A suspended or quarantined agent's key may be compromised: its signatures do not count.
+    return { valid: signatureValid && agent.state === 'active', signature_valid: signatureValid, agent_state: agent.state, public_key: agent.public_key };
   }
 
   // ---------------------------------------------------------------- in-memory view

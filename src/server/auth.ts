@@ -11,7 +11,7 @@ import type { FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
 import type { Warden } from '../context.js';
 import { AuthError } from '../errors.js';
-import { spiffeIdFromCertificate, type SpiffeId } from '../identity/ca.js';
+import { readCaCertificate, spiffeIdFromCertificate, type SpiffeId } from '../identity/ca.js';
 import type { OidcVerifier } from '../identity/oidc.js';
 import { TOKEN_PREFIX, type Permission } from '../identity/operators.js';
 import { actorChainOf, type VerifiedPassport } from '../identity/passports.js';
@@ -74,25 +74,43 @@ export function bearerCredential(header: string | undefined): { kind: 'operator'
   return { kind: 'jwt', token: bearerToken(header) };
 }
 
-/** The TLS client certificate of the request's connection, if any (verified by the handshake). */
-export function peerOf(req: FastifyRequest): PeerIdentity | undefined {
+/**
+ * The TLS client certificate of the request's connection, if any (verified by the handshake).
+ * Its SPIFFE identity counts only in `trustDomain` (the deployment CA's), when one is known.
+ */
+export function peerOf(req: FastifyRequest, trustDomain?: string): PeerIdentity | undefined {
   const socket = req.raw.socket as Partial<TLSSocket>;
   if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
   const cert = socket.getPeerX509Certificate();
   if (!cert) return undefined;
   const thumbprint = createHash('sha256').update(cert.raw).digest('base64url');
   try {
-    return { thumbprint, spiffe: spiffeIdFromCertificate(cert.raw) };
+    const spiffe = spiffeIdFromCertificate(cert.raw);
+    return trustDomain === undefined || spiffe.trustDomain === trustDomain ? { thumbprint, spiffe } : { thumbprint };
   } catch {
     return { thumbprint };
   }
 }
 
 export class RequestAuthenticator {
+  /** The deployment CA's trust domain, when this data directory has a CA. */
+  readonly #trustDomain: string | undefined;
+
   constructor(
     private readonly w: Warden,
     private readonly oidc: OidcVerifier | undefined,
-  ) {}
+  ) {
+    try {
+      this.#trustDomain = readCaCertificate(w.loaded.dataDir).trustDomain;
+    } catch {
+      this.#trustDomain = undefined; // no local CA: certificates come from a CA managed elsewhere
+    }
+  }
+
+  /** The request's client certificate, with its SPIFFE identity if it is in our trust domain. */
+  peer(req: FastifyRequest): PeerIdentity | undefined {
+    return peerOf(req, this.#trustDomain);
+  }
 
   /**
    * Authenticates a credential (the Authorization header, or a token given in a body such as
@@ -117,7 +135,7 @@ export class RequestAuthenticator {
 
   /** The caller of a request: credential, client certificate and the actor chain they form. */
   async caller(req: FastifyRequest): Promise<Caller> {
-    const peer = peerOf(req);
+    const peer = this.peer(req);
     let cred: { kind: 'operator' | 'jwt'; token: string };
     try {
       cred = bearerCredential(req.headers.authorization);
@@ -196,7 +214,7 @@ export class RequestAuthenticator {
     }
     await this.w.audit.deny({
       tenant, actor: { human: `unverified:${sub}` }, action: 'oidc.verify', resource: 'operator', reason,
-      payload: { verified: false }, correlationId,
+      payload: { verified: false }, correlationId, unverified: true,
     });
   }
 }

@@ -5,12 +5,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Warden } from '../context.js';
 import { TENANT_NAME } from '../config/schema.js';
-import { AuthError, BadInputError } from '../errors.js';
+import { AuthError, BadInputError, WardenError } from '../errors.js';
+import { coveredBy } from '../identity/scope.js';
 import { AGENT_ID, AGENT_TIERS, CLAIM_TOKEN } from '../identity/agents.js';
 import { TOKEN_PREFIX } from '../identity/operators.js';
 import type { Delegator } from '../identity/passports.js';
 import type { AgentRecord } from '../store/types.js';
-import { peerOf, type RequestAuthenticator } from './auth.js';
+import type { RequestAuthenticator } from './auth.js';
 
 export function agentView(a: AgentRecord): Omit<AgentRecord, 'tenant'> {
   const { tenant: _tenant, ...rest } = a;
@@ -233,6 +234,8 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
     { schema: { params: agentIdParam, querystring: tenantQuery, body: updateAgentBody } },
     async (req) => {
       const { principal: a } = await authn.operator(req, 'agents:write', `agent:${req.params.id}`);
+      // A key lets its holder obtain passports: setting one needs the right to issue them.
+      if (req.body.public_key !== undefined) await authn.operator(req, 'passports:issue', `agent:${req.params.id}`);
       return agentView(await w.agents.update(a.tenant, req.params.id, req.body, { actor: { human: a.human } }));
     },
   );
@@ -259,7 +262,7 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
     '/v1/passports/renew',
     { schema: { querystring: tenantRequired, body: renewBody, response: { 201: passportResponse } } },
     async (req, reply) => {
-      const peer = peerOf(req);
+      const peer = authn.peer(req);
       const id = peer?.spiffe;
       if (peer && id && (id.kind !== 'agent' || id.id !== req.body.agent || id.tenant !== req.query.tenant)) {
         const crossTenant = id.tenant !== req.query.tenant;
@@ -288,7 +291,7 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
     async (req) => {
       const { principal: a } = await authn.operator(req, 'agents:read', `agent:${req.params.id}`);
       const r = await w.passports.verifyArtifact(a.tenant, req.params.id, req.body.artifact, req.body.signature);
-      return { agent: req.params.id, valid: r.valid, public_key: r.public_key };
+      return { agent: req.params.id, ...r };
     },
   );
 
@@ -303,10 +306,12 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
       if (b.audience !== undefined && b.audience !== audience) throw new BadInputError(`audience must be "${audience}" (the passports this Warden issues)`);
       if ((b.actor_token === undefined) === (b.agent === undefined)) throw new BadInputError('name the agent with either actor_token (its passport) or agent');
       if (b.actor_token !== undefined && b.actor_token_type === undefined) throw new BadInputError('actor_token_type is required with actor_token');
-      const peer = peerOf(req);
+      const peer = authn.peer(req);
       // The delegator: whoever the subject token authenticates.
       const subjectKind = b.subject_token.startsWith(TOKEN_PREFIX) ? 'operator' : 'jwt';
       const subject = await authn.token(b.subject_token, subjectKind, subjectKind === 'jwt' && b.actor_token !== undefined ? undefined : peer, req.id);
+      // Without an actor_token the delegator is the caller: its certificate must match it first.
+      if (b.actor_token === undefined) await authn.bindPeer(subject, peer, req.id);
       let delegator: Delegator;
       if (subject.kind === 'operator') {
         try {
@@ -317,8 +322,13 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
         }
         delegator = { typ: 'human', id: subject.human, grants: '*', notAfter: subject.notAfter };
       } else {
+        // An agent hands on authority only to an agent that takes part: it must present its own passport.
+        if (b.actor_token === undefined) throw new WardenError('FORBIDDEN', 'an agent delegates only to an agent that presents its own passport (actor_token)');
         const c = subject.passport.claims;
-        delegator = { typ: 'agent', id: c.sub, grants: c.scope.length ? c.scope : c.capabilities, notAfter: c.exp, ...(c.act ? { act: c.act } : {}) };
+        // What it may hand on: its passport's grants, cut to what the registry allows it now.
+        const current = (await w.agents.get(subject.tenant, c.sub)).capabilities;
+        const grants = (c.scope.length ? c.scope : c.capabilities).filter((g) => coveredBy(current, g));
+        delegator = { typ: 'agent', id: c.sub, jti: c.jti, grants, notAfter: c.exp, ...(c.act ? { act: c.act } : {}) };
       }
       // The agent: its own passport (it is the caller), or named by the delegator.
       let agentId: string;
@@ -330,8 +340,6 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
         agentId = actor.claims.sub;
         agentTenant = actor.tenant;
       } else {
-        // The delegator is the caller.
-        await authn.bindPeer(subject, peer, req.id);
         agentId = b.agent as string;
         agentTenant = subject.tenant;
       }

@@ -21,6 +21,7 @@ import type {
   Mutation,
   ReceiptRow,
   RevokedPassportRecord,
+  StateRecord,
   TenantRecord,
 } from './types.js';
 
@@ -69,6 +70,7 @@ function mutationTenant(m: Mutation): string | undefined {
   if (m.op === 'putOperator') return m.operator.tenant;
   if (m.op === 'putApiToken') return m.token.tenant;
   if (m.op === 'revokeApiToken') return m.tenant;
+  if (m.op === 'putRecord') return m.record.tenant;
   return undefined;
 }
 
@@ -109,6 +111,9 @@ export function checkPlan(tenant: string, head: LogHead, plan: unknown): Require
     }
     if (m.op === 'putOperator' && !Array.isArray(m.operator.roles)) {
       throw new StoreError(`append rejected: operator ${JSON.stringify(m.operator.id)} has non-array roles`);
+    }
+    if (m.op === 'putRecord' && (typeof m.record.body !== 'string' || typeof m.record.kind !== 'string' || typeof m.record.id !== 'string')) {
+      throw new StoreError('append rejected: a state record needs string kind, id and body');
     }
     if (m.op === 'putApiToken' && !isBuffer(m.token.hash, 32)) {
       throw new StoreError(`append rejected: API token ${JSON.stringify(m.token.token_id)} has a hash that is not 32 bytes`);
@@ -273,3 +278,14 @@ export const API_TOKEN_COLUMNS = 'token_id, tenant, operator_id, hash, created_a
 export const apiTokenValues = (t: ApiTokenRecord): unknown[] => [
   t.token_id, t.tenant, t.operator_id, t.hash, t.created_at, t.expires_at, t.revoked_at,
 ];
+
+export const RECORD_COLUMNS = 'tenant, kind, id, state, created_at, updated_at, body';
+export const RECORD_UPSERT =
+  'ON CONFLICT (tenant, kind, id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body';
+export const recordValues = (r: StateRecord): unknown[] => [r.tenant, r.kind, r.id, r.state, r.created_at, r.updated_at, r.body];
+/** `listRecords` limit: default 100, clamped to 1..10 000. */
+export function recordLimit(limit: number | undefined): number {
+  if (limit === undefined) return 100;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new StoreError(`limit must be a positive integer, got ${String(limit)}`);
+  return Math.min(limit, 10_000);
+}

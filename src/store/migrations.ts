@@ -156,6 +156,26 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: [`ALTER TABLE agents ADD COLUMN public_key TEXT`],
     postgres: [`ALTER TABLE agents ADD COLUMN public_key TEXT`],
   },
+  {
+    version: 5,
+    description: 'state records: policy versions, approvals, decisions',
+    sqlite: [
+      `CREATE TABLE records (
+        tenant TEXT NOT NULL REFERENCES tenants(name), kind TEXT NOT NULL, id TEXT NOT NULL,
+        state TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (tenant, kind, id)) STRICT`,
+      `CREATE INDEX records_listing ON records (tenant, kind, state, created_at)`,
+      `CREATE INDEX records_recent ON records (tenant, kind, created_at)`,
+    ],
+    postgres: [
+      `CREATE TABLE records (
+        tenant TEXT NOT NULL REFERENCES tenants(name), kind TEXT NOT NULL, id TEXT NOT NULL,
+        state TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, body TEXT NOT NULL,
+        PRIMARY KEY (tenant, kind, id))`,
+      `CREATE INDEX records_listing ON records (tenant, kind, state, created_at COLLATE "C")`,
+      `CREATE INDEX records_recent ON records (tenant, kind, created_at COLLATE "C")`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

@@ -129,6 +129,22 @@ export interface ApiTokenRecord {
   revoked_at: string | null;
 }
 
+/**
+ * A state document of one tenant — a policy version, the active-policy pointer, an approval, a
+ * decision — committed in the same transaction as the receipt that records its change. `kind`
+ * and `id` identify it; `state` and `created_at` are indexed for listing; `body` is JSON text
+ * owned by the module of that kind (policy/, approvals/, gateway/).
+ */
+export interface StateRecord {
+  tenant: string;
+  kind: string;
+  id: string;
+  state: string;
+  created_at: string;
+  updated_at: string;
+  body: string;
+}
+
 /** Changes applied in the same transaction as the receipts that record them. */
 export type Mutation =
   | { op: 'insertKey'; key: KeyRecord }
@@ -139,6 +155,8 @@ export type Mutation =
   | { op: 'putOperator'; operator: OperatorRecord }
   /** Inserts a new API token (token_id must be new). */
   | { op: 'putApiToken'; token: ApiTokenRecord }
+  /** Inserts or replaces the state record (tenant, kind, id). */
+  | { op: 'putRecord'; record: StateRecord }
   /** Sets revoked_at of the tenant's token (kept if already revoked); NOT_FOUND if absent. */
   | { op: 'revokeApiToken'; tenant: string; token_id: string; revoked_at: string }
   | {
@@ -211,6 +229,13 @@ export interface Store {
   getApiToken(tokenId: string): Promise<ApiTokenRecord | undefined>;
   /** Tokens of the tenant (of one operator when given), in creation order. */
   listApiTokens(tenant: string, operatorId?: string): Promise<ApiTokenRecord[]>;
+
+  getRecord(tenant: string, kind: string, id: string): Promise<StateRecord | undefined>;
+  /**
+   * Records of one kind, newest first (created_at, then id, descending), optionally in one state;
+   * at most `limit` (default 100, at most 10 000).
+   */
+  listRecords(tenant: string, kind: string, options?: { state?: string; limit?: number }): Promise<StateRecord[]>;
 
   putDataKey(key: DataKeyRecord): Promise<void>;
   listDataKeys(tenant: string): Promise<DataKeyRecord[]>;

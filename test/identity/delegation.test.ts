@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuthAudit } from '../../src/identity/audit.js';
 import { artifactMessage, renewalMessage } from '../../src/identity/passports.js';
 import { buildServer } from '../../src/server/app.js';
 import { exportLines, tempWarden, type TempWarden } from '../helpers/warden.js';
@@ -63,6 +64,8 @@ beforeAll(async () => {
     `      jwks_uri: ${issuer}/jwks`,
     '      audience: warden',
     '      role_map: { warden-admins: admin, readers: viewer }',
+    '  roles:',
+    '    keyless: [agents:read, agents:write]',
   ].join('\n') + '\n');
   await t.w.ensureTenant('other');
   admin = (await t.w.operators.create('default', { id: 'alice', roles: ['admin'] }, { withToken: true })).token?.token as string;
@@ -154,19 +157,45 @@ describe('delegation (RFC 8693 token exchange)', () => {
   it('agent-to-agent: the upstream passport bounds the scope, the chain grows, and it cannot be widened', async () => {
     const up = await exchange({ subject_token: admin, agent: 'planner', scope: 'files:read/docs tool:search' });
     const upstream = up.body.access_token as string;
+    const coderOwn = (await t.w.passports.issue('default', 'coder')).token;
+    // An agent cannot mint a passport for another agent that does not take part.
+    const unilateral = await exchange({ subject_token: upstream, subject_token_type: JWT, agent: 'coder' });
+    expect(unilateral.status).toBe(403);
     // The coder acts for the planner, who acts for alice: scope ⊆ planner's delegated scope ∩ coder's capabilities.
-    const down = await exchange({ subject_token: upstream, subject_token_type: JWT, agent: 'coder' });
+    const down = await exchange({ subject_token: upstream, subject_token_type: JWT, actor_token: coderOwn, actor_token_type: JWT });
     expect(down.status, JSON.stringify(down.body)).toBe(200);
     const c = decodeJwt(down.body.access_token as string);
     expect(c.scope).toEqual(['files:read/docs', 'tool:search']);
-    expect(c.act).toEqual({ sub: 'planner', typ: 'agent', act: { sub: 'alice', typ: 'human' } });
+    expect(c.act).toEqual({ sub: 'planner', typ: 'agent', jti: decodeJwt(upstream).jti, act: { sub: 'alice', typ: 'human' } });
     expect(c.exp).toBeLessThanOrEqual(decodeJwt(upstream).exp as number);
     const who = await call('GET', '/v1/whoami', down.body.access_token as string);
     expect(who.body.actor).toEqual({ human: 'alice', agent: 'coder', service: null });
     // files:* is the coder's, but the planner never had it.
-    const wider = await exchange({ subject_token: upstream, subject_token_type: JWT, agent: 'coder', scope: 'files:*' });
+    const wider = await exchange({ subject_token: upstream, subject_token_type: JWT, actor_token: coderOwn, actor_token_type: JWT, scope: 'files:*' });
     expect(wider.status).toBe(403);
     expect(wider.body.error?.message).toBe('delegation would widen scope');
+    // No loops: the planner cannot be handed its own authority back through the coder.
+    const planner = (await t.w.passports.issue('default', 'planner')).token;
+    const loop = await exchange({ subject_token: down.body.access_token as string, subject_token_type: JWT, actor_token: planner, actor_token_type: JWT });
+    expect(loop.status).toBe(400);
+    // Revoking the delegating passport revokes what was delegated with it (also on a cache hit).
+    expect((await call('GET', '/v1/whoami', down.body.access_token as string)).status).toBe(200);
+    await t.w.passports.revoke('default', decodeJwt(upstream).jti as string);
+    const dead = await call('GET', '/v1/whoami', down.body.access_token as string);
+    expect(dead.status).toBe(401);
+    expect(dead.body.error?.message).toBe('delegating passport revoked');
+  });
+
+  it('a delegation dies when the delegating agent is suspended', async () => {
+    const up = (await exchange({ subject_token: admin, agent: 'planner', scope: 'tool:search' })).body.access_token as string;
+    const coderOwn = (await t.w.passports.issue('default', 'coder')).token;
+    const down = (await exchange({ subject_token: up, subject_token_type: JWT, actor_token: coderOwn, actor_token_type: JWT })).body.access_token as string;
+    expect((await call('GET', '/v1/whoami', down)).status).toBe(200);
+    await t.w.agents.suspend('default', 'planner');
+    const r = await call('GET', '/v1/whoami', down);
+    expect(r.status).toBe(403);
+    expect(r.body.error?.message).toBe('delegating agent no longer active');
+    await t.w.agents.resume('default', 'planner');
   });
 
   it('the agent itself may exchange: its passport as actor_token, the delegator token as subject_token', async () => {
@@ -199,7 +228,8 @@ describe('delegation (RFC 8693 token exchange)', () => {
 
   it('a delegated passport never outlives the delegator credential and dies with the agent', async () => {
     const short = (await t.w.passports.issue('default', 'planner', { ttlMs: 5000, scope: ['tool:search'] })).token;
-    const r = await exchange({ subject_token: short, subject_token_type: JWT, agent: 'coder', ttl_seconds: 3600 });
+    const coderOwn = (await t.w.passports.issue('default', 'coder')).token;
+    const r = await exchange({ subject_token: short, subject_token_type: JWT, actor_token: coderOwn, actor_token_type: JWT, ttl_seconds: 3600 });
     expect(r.status).toBe(200);
     expect(decodeJwt(r.body.access_token as string).exp).toBeLessThanOrEqual(decodeJwt(short).exp as number);
     await t.w.agents.suspend('default', 'coder');
@@ -221,10 +251,12 @@ describe('agent keys: proof-of-possession renewal and artifacts', () => {
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     expect(decodeJwt(r.body.token as string)).toMatchObject({ sub: 'keyed', tenant: 'default' });
     expect(await lastReceipt()).toMatchObject({ kind: 'agent', action: 'passport.renew', actor: { agent: 'keyed' } });
+    const before = (await t.w.store.head('default')).size;
     const replay = await renew(ch, sig);
     expect(replay.status).toBe(401);
     expect(replay.body.error?.message).toBe('challenge unknown, expired or already used');
-    expect(await lastReceipt()).toMatchObject({ kind: 'auth', action: 'passport.renew', decision: 'deny' });
+    // An unknown challenge proves nothing about the agent, so it is not receipted (no log flooding).
+    expect((await t.w.store.head('default')).size).toBe(before);
   });
 
   it('a wrong key, a signature over another challenge or context, and an agent without a key all fail', async () => {
@@ -268,5 +300,48 @@ describe('agent keys: proof-of-possession renewal and artifacts', () => {
     const reordered = await call('POST', '/v1/agents/coder/artifacts/verify', admin, { artifact: { result: { n: 3, ok: true }, task: 'summarise' }, signature });
     expect(reordered.body).toMatchObject({ valid: true });
     expect((await call('POST', '/v1/agents/planner/artifacts/verify', admin, { artifact, signature })).status).toBe(404);
+  });
+});
+
+describe('hardening', () => {
+  it('small-order and non-canonical Ed25519 keys are refused as agent keys (they verify forged signatures)', async () => {
+    const weak = [
+      '00'.repeat(32), '01' + '00'.repeat(31), 'ec' + 'ff'.repeat(30) + '7f', 'ee' + 'ff'.repeat(30) + 'ff',
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa', 'f0' + 'ff'.repeat(30) + '7f',
+    ].map((h) => Buffer.from(h, 'hex').toString('base64url'));
+    for (const k of weak) {
+      const r = await call('PATCH', '/v1/agents/coder', admin, { public_key: k });
+      expect(r.status, k).toBe(400);
+    }
+    await expect(t.w.agents.create('default', { id: 'weak', public_key: weak[0] as string })).rejects.toMatchObject({ code: 'BAD_INPUT' });
+  });
+
+  it("an artifact of a quarantined agent is not valid, though its signature is; setting a key needs passports:issue", async () => {
+    const k = generateKeyPairSync('ed25519');
+    await t.w.agents.create('default', { id: 'artist', public_key: k.publicKey.export({ format: 'jwk' }).x as string });
+    const artifact = { result: 42 };
+    const signature = edSign(null, artifactMessage(artifact), k.privateKey).toString('base64url');
+    await t.w.agents.quarantine('default', 'artist');
+    const r = await call('POST', '/v1/agents/artist/artifacts/verify', admin, { artifact, signature });
+    expect(r.body).toMatchObject({ valid: false, signature_valid: true, agent_state: 'quarantined' });
+    // A role that may edit agents but not issue passports cannot plant a key (a key mints passports).
+    const editor = (await t.w.operators.create('default', { id: 'eddie', roles: ['keyless'] }, { withToken: true })).token?.token as string;
+    expect((await call('PATCH', '/v1/agents/artist', editor, { owner: 'team-a' })).status).toBe(200);
+    const plant = await call('PATCH', '/v1/agents/artist', editor, { public_key: generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x as string });
+    expect(plant.status).toBe(403);
+  });
+
+  it('forged credentials are receipted only up to a per-tenant budget; beyond it one flood event', async () => {
+    const audit = new AuthAudit(t.w.store, t.w.ledger, t.w.events, { unverifiedPerMinute: 3 });
+    const before = (await t.w.store.head('other')).size;
+    for (let i = 0; i < 10; i++) {
+      await audit.deny({ tenant: 'other', actor: { agent: 'spy' }, action: 'passport.verify', resource: 'agent:spy', reason: 'signature invalid', unverified: true });
+    }
+    expect((await t.w.store.head('other')).size).toBe(before + 3);
+    expect(audit.suppressed).toBe(7);
+    expect(t.w.events.recent('other').filter((e) => e.category === 'auth_failure_flood')).toHaveLength(1);
+    // Verified denials are always receipted.
+    await audit.deny({ tenant: 'other', actor: { human: 'olga' }, action: 'operator.authorize', resource: 'agents', reason: 'x' });
+    expect((await t.w.store.head('other')).size).toBe(before + 4);
   });
 });

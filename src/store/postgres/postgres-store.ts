@@ -16,6 +16,10 @@ import {
   toOperator,
   type OperatorDbRow,
   AGENT_COLUMNS,
+  RECORD_COLUMNS,
+  RECORD_UPSERT,
+  recordLimit,
+  recordValues,
   AGENT_UPSERT,
   BuilderFailure,
   KEY_COLUMNS,
@@ -45,6 +49,7 @@ import {
 import { LATEST_SCHEMA_VERSION, SCHEMA_META_DDL, pendingMigrations } from '../migrations.js';
 import type {
   AgentRecord,
+  StateRecord,
   ApiTokenRecord,
   OperatorRecord,
   AppendBuilder,
@@ -261,6 +266,10 @@ export class PostgresStore implements Store {
       await c.query(`INSERT INTO operators (${OPERATOR_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ${OPERATOR_UPSERT}`, operatorValues(m.operator));
       return;
     }
+    if (m.op === 'putRecord') {
+      await c.query(`INSERT INTO records (${RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ${RECORD_UPSERT}`, recordValues(m.record));
+      return;
+    }
     if (m.op === 'putApiToken') {
       await c.query(`INSERT INTO api_tokens (${API_TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, apiTokenValues(m.token));
       return;
@@ -409,6 +418,22 @@ export class PostgresStore implements Store {
   async listOperators(tenant: string): Promise<OperatorRecord[]> {
     const r = await this.#query<OperatorDbRow>('list operators', `SELECT ${OPERATOR_COLUMNS} FROM operators WHERE tenant = $1 ORDER BY id COLLATE "C"`, [tenant]);
     return r.rows.map(toOperator);
+  }
+
+  async getRecord(tenant: string, kind: string, id: string): Promise<StateRecord | undefined> {
+    const r = await this.#query<StateRecord>('get record', `SELECT ${RECORD_COLUMNS} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3`, [tenant, kind, id]);
+    return r.rows[0];
+  }
+
+  async listRecords(tenant: string, kind: string, options: { state?: string; limit?: number } = {}): Promise<StateRecord[]> {
+    const limit = recordLimit(options.limit);
+    const r = await this.#query<StateRecord>(
+      'list records',
+      `SELECT ${RECORD_COLUMNS} FROM records WHERE tenant = $1 AND kind = $2 AND ($3::text IS NULL OR state = $3)
+       ORDER BY created_at COLLATE "C" DESC, id COLLATE "C" DESC LIMIT $4`,
+      [tenant, kind, options.state ?? null, limit],
+    );
+    return r.rows;
   }
 
   async getApiToken(tokenId: string): Promise<ApiTokenRecord | undefined> {

@@ -16,6 +16,10 @@ import {
   toOperator,
   type OperatorDbRow,
   AGENT_COLUMNS,
+  RECORD_COLUMNS,
+  RECORD_UPSERT,
+  recordLimit,
+  recordValues,
   AGENT_UPSERT,
   BuilderFailure,
   KEY_COLUMNS,
@@ -45,6 +49,7 @@ import {
 import { LATEST_SCHEMA_VERSION, SCHEMA_META_DDL, pendingMigrations } from '../migrations.js';
 import type {
   AgentRecord,
+  StateRecord,
   ApiTokenRecord,
   OperatorRecord,
   AppendBuilder,
@@ -151,6 +156,11 @@ function prepareStatements(db: Database.Database) {
     getApiToken: db.prepare<[string], ApiTokenRecord>(`SELECT ${API_TOKEN_COLUMNS} FROM api_tokens WHERE token_id = ?`),
     listApiTokens: db.prepare<[string, string | null, string | null], ApiTokenRecord>(
       `SELECT ${API_TOKEN_COLUMNS} FROM api_tokens WHERE tenant = ? AND (? IS NULL OR operator_id = ?) ORDER BY created_at, token_id`,
+    ),
+    putRecord: db.prepare(`INSERT INTO records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) ${RECORD_UPSERT}`),
+    getRecord: db.prepare<[string, string, string], StateRecord>(`SELECT ${RECORD_COLUMNS} FROM records WHERE tenant = ? AND kind = ? AND id = ?`),
+    listRecords: db.prepare<[string, string, string | null, string | null, number], StateRecord>(
+      `SELECT ${RECORD_COLUMNS} FROM records WHERE tenant = ? AND kind = ? AND (? IS NULL OR state = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
     ),
     destroyDataKeys: db.prepare(
       'UPDATE data_keys SET wrapped_key = NULL, destroyed_at = ? WHERE tenant = ? AND wrapped_key IS NOT NULL',
@@ -289,6 +299,10 @@ export class SqliteStore implements Store {
       s.putApiToken.run(...apiTokenValues(m.token));
       return;
     }
+    if (m.op === 'putRecord') {
+      s.putRecord.run(...recordValues(m.record));
+      return;
+    }
     if (m.op === 'revokeApiToken') {
       if (s.revokeApiToken.run(m.revoked_at, m.tenant, m.token_id).changes === 0) {
         throw new StoreError(`revokeApiToken: no token ${JSON.stringify(m.token_id)} in tenant ${JSON.stringify(m.tenant)}`, { code: 'NOT_FOUND' });
@@ -412,6 +426,15 @@ export class SqliteStore implements Store {
 
   async listApiTokens(tenant: string, operatorId?: string): Promise<ApiTokenRecord[]> {
     return this.#run('list API tokens', (s) => s.listApiTokens.all(tenant, operatorId ?? null, operatorId ?? null).map(toApiToken));
+  }
+
+  async getRecord(tenant: string, kind: string, id: string): Promise<StateRecord | undefined> {
+    return this.#run('get record', (s) => s.getRecord.get(tenant, kind, id));
+  }
+
+  async listRecords(tenant: string, kind: string, options: { state?: string; limit?: number } = {}): Promise<StateRecord[]> {
+    const limit = recordLimit(options.limit);
+    return this.#run('list records', (s) => s.listRecords.all(tenant, kind, options.state ?? null, options.state ?? null, limit));
   }
 
   async putDataKey(k: DataKeyRecord): Promise<void> {
