@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.js';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { openStore, type OpenStoreOptions } from '../../src/store/open.js';
-import type { AgentRecord, ApiTokenRecord, AppendBuilder, KeyPurpose, KeyRecord, OperatorRecord, Store } from '../../src/store/types.js';
+import type {
+  StateRecord, AgentRecord, ApiTokenRecord, AppendBuilder, KeyPurpose, KeyRecord, OperatorRecord, Store } from '../../src/store/types.js';
 import { chainProblems, chainedRows, oneRow } from './chain.js';
 import { spawnAppenders } from './spawn.js';
 
@@ -350,6 +351,29 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
       });
     });
 
+    describe('state records', () => {
+      const rec = (id: string, extra: Partial<StateRecord> = {}): StateRecord => ({
+        tenant: T, kind: 'approval', id, state: 'pending', created_at: `2025-05-0${id.length}T00:00:00.000Z`,
+        updated_at: '2025-05-01T00:00:00.000Z', body: JSON.stringify({ id, note: 'é ✓' }), ...extra,
+      });
+      it('commits with receipts, upserts by (tenant, kind, id), lists newest first with state and limit', async () => {
+        await store.append(T, (head) => ({ rows: chainedRows(head, 1, 'r'), mutations: [{ op: 'putRecord', record: rec('a') }, { op: 'putRecord', record: rec('bb') }] }));
+        await store.append(T, () => ({ rows: [], mutations: [{ op: 'putRecord', record: rec('ccc', { kind: 'decision' }) }] }));
+        expect(await store.getRecord(T, 'approval', 'a')).toEqual(rec('a'));
+        expect(await store.getRecord(T, 'decision', 'a')).toBeUndefined();
+        expect((await store.listRecords(T, 'approval')).map((r) => r.id)).toEqual(['bb', 'a']);
+        const resolved = rec('a', { state: 'approved', updated_at: '2025-06-01T00:00:00.000Z', body: '{"ok":true}' });
+        await store.append(T, () => ({ rows: [], mutations: [{ op: 'putRecord', record: resolved }] }));
+        expect(await store.getRecord(T, 'approval', 'a')).toEqual(resolved);
+        expect((await store.listRecords(T, 'approval', { state: 'pending' })).map((r) => r.id)).toEqual(['bb']);
+        expect(await store.listRecords(T, 'approval', { limit: 1 })).toHaveLength(1);
+        await rejection(store.listRecords(T, 'approval', { limit: 0 }), 'STORE_ERROR');
+        // A failed append writes neither its receipts nor its records.
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'z'), mutations: [{ op: 'putRecord', record: rec('dddd') }, { op: 'putRecord', record: rec('x', { tenant: 'zeta' }) }] })), 'STORE_ERROR');
+        expect(await store.getRecord(T, 'approval', 'dddd')).toBeUndefined();
+      });
+    });
+
     describe('data keys', () => {
       it('destroys every wrapped data key of the tenant and only that tenant', async () => {
         await store.createTenant({ name: 'zeta', origin: 'o', created_at: '2025-01-01T00:00:00Z' });
@@ -382,6 +406,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         await h.exec('DROP TABLE operators');
         await h.exec('DROP TABLE revoked_passports');
         await h.exec('DROP TABLE agents');
+        await h.exec('DROP TABLE records');
         await h.exec('UPDATE schema_meta SET version = 1');
         const upgraded = await reopen();
         expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
@@ -397,6 +422,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         await h.exec('DROP TABLE api_tokens');
         await h.exec('DROP TABLE operators');
         await h.exec('ALTER TABLE agents DROP COLUMN public_key');
+        await h.exec('DROP TABLE records');
         await h.exec('UPDATE schema_meta SET version = 2');
         const upgraded = await reopen();
         expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
@@ -410,6 +436,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
       it("upgrades a version 3 database: agents gain an empty public key and can store one", async () => {
         await store.append(T, () => ({ rows: [], mutations: [{ op: 'putAgent', agent: agent('bot') }] }));
         await h.exec('ALTER TABLE agents DROP COLUMN public_key');
+        await h.exec('DROP TABLE records');
         await h.exec('UPDATE schema_meta SET version = 3');
         const upgraded = await reopen();
         expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
