@@ -10,6 +10,7 @@ import { buildTrustBundle } from '../dist/ledger/trust.js';
 import { rootFromLeafHashes, leafHash } from '../dist/ledger/merkle.js';
 import { parseTrustBundle } from '../dist/ledger/verify/trust.js';
 import { verifyLogParallel } from '../dist/ledger/verify/parallel.js';
+import { benchDecisions } from './decisions.mjs';
 
 const N = Number(process.env.WARDEN_BENCH_RECEIPTS ?? 50_000);
 const PG_URL = process.env.WARDEN_BENCH_PG_URL ?? process.env.WARDEN_TEST_PG_URL;
@@ -151,6 +152,22 @@ report('append → covering signed checkpoint, p99', lat.p99, 'ms');
 if (lat.p99 > 1000) console.log('  MISS: p99 above 1000 ms'); else console.log('  PASS: p99 ≤ 1000 ms');
 await sq.w.close();
 rmSync(sq.dir, { recursive: true, force: true });
+
+// Decisions over HTTP with durable receipts, 1,000 policies; Cedar in-process vs bare cedar-wasm.
+{
+  const dw = await tempWarden('store:\n  driver: sqlite\nlog:\n  level: silent\n');
+  const d = await benchDecisions(dw.w, { seconds: Number(process.env.WARDEN_BENCH_SECONDS ?? 10) });
+  report('decisions over HTTP, 1,000 policies (autocannon, 64 conns)', d.rate, 'decisions/s', undefined, 5000);
+  if (d.errors) console.log(`  (${d.errors} non-2xx responses or errors)`);
+  report(`  latency at half rate (${Math.round(d.halfRate)}/s), p50`, d.p50, 'ms');
+  report(`  latency at half rate, p99`, d.p99, 'ms');
+  console.log(d.p99 <= 5 ? '  PASS: p99 ≤ 5 ms' : '  MISS: p99 above 5 ms');
+  report('bare cedar-wasm isAuthorized, 1,000 policies (baseline)', d.bareUs, 'µs/op');
+  report('Warden policy evaluation, 1,000 policies (sliced)', d.evalUs, 'µs/op');
+  console.log(`  ${(d.bareUs / d.evalUs).toFixed(1)}× faster than the bare call; ${d.evalUs <= 200 ? 'PASS' : 'MISS'}: p50 ≤ 200 µs`);
+  await dw.w.close();
+  rmSync(dw.dir, { recursive: true, force: true });
+}
 
 // Merkle root recomputation.
 const leaves = Array.from({ length: 200_000 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));

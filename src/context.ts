@@ -13,6 +13,10 @@ import { OperatorRegistry } from './identity/operators.js';
 import { PassportService } from './identity/passports.js';
 import { AuthAudit } from './identity/audit.js';
 import { SecurityEvents } from './events/security-events.js';
+import { Approvals } from './approvals/approvals.js';
+import { ApprovalNotifier } from './approvals/webhook.js';
+import { Gateway } from './gateway/gateway.js';
+import { PolicyStore } from './policy/store.js';
 import { KeyLifecycle } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
 import { openStore } from './store/open.js';
@@ -34,6 +38,11 @@ export interface Warden {
   /** Security events of this process (auth failures, cross-tenant attempts, …). */
   events: SecurityEvents;
   audit: AuthAudit;
+  policies: PolicyStore;
+  approvals: Approvals;
+  /** Notifier of new approvals, when `gateway.approval_webhook` is set. */
+  approvalNotifier: ApprovalNotifier | undefined;
+  gateway: Gateway;
   /** Ensures a tenant exists with its keys (idempotent). */
   ensureTenant(name: string): Promise<boolean>;
   /** Waits for queued appends and pending checkpoints, then closes the store. */
@@ -123,6 +132,13 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     tokenTtlMs: config.identity.operator_token_ttl,
     customRoles: config.identity.roles,
   }, audit);
+  const policies = new PolicyStore(store, ledger);
+  const approvalNotifier = config.gateway.approval_webhook ? new ApprovalNotifier(config.gateway.approval_webhook) : undefined;
+  const approvals = new Approvals(store, ledger, {
+    ttlMs: config.gateway.approval_ttl,
+    ...(approvalNotifier ? { onRequested: (a) => approvalNotifier.notify(a) } : {}),
+  });
+  const gateway = new Gateway(store, ledger, policies, approvals, audit, { riskWeights: config.gateway.risk_weights });
   return {
     loaded,
     store,
@@ -137,6 +153,10 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     operators,
     events,
     audit,
+    policies,
+    approvals,
+    approvalNotifier,
+    gateway,
     async ensureTenant(name: string): Promise<boolean> {
       assertTenantName(name);
       const created = await store.createTenant({ name, origin: `${config.origin}/${name}`, created_at: new Date().toISOString() });

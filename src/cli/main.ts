@@ -22,6 +22,7 @@ import { registerAgents } from './agents.js';
 import { registerPassports } from './passports.js';
 import { registerCa } from './ca.js';
 import { registerOperators } from './operators.js';
+import { registerApprovals } from './approvals.js';
 
 const program = new Command();
 program
@@ -43,6 +44,7 @@ registerAgents(program);
 registerPassports(program);
 registerCa(program);
 registerOperators(program);
+registerApprovals(program);
 registerServe(program);
 
 try {

@@ -4,6 +4,7 @@ import { BadInputError } from '../errors.js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { buildServer, type ServerOptions } from '../server/app.js';
+import { STARTER_POLICY } from '../policy/starter.js';
 import { dataOption } from './common.js';
 
 /**
@@ -64,6 +65,11 @@ export function registerServe(program: Command): void {
       const created = await w.ensureTenant('default');
       if (created) process.stderr.write(`warden: initialised ${w.loaded.dataDir} (tenant "default", store ${w.store.driver})\n`);
       await bootstrapOperator(w, process.stderr);
+      // A tenant without a policy denies everything; the first start loads the starter policy.
+      if (created && !(await w.policies.active('default'))) {
+        const { version } = await w.policies.deploy('default', STARTER_POLICY, { actor: { human: 'warden' }, reason: 'starter policy (first start)' });
+        process.stderr.write(`warden: loaded the starter policy (${version}); see docs/policy.md\n`);
+      }
       const { config } = w.loaded;
       // Cover anything appended before a crash or by other processes since the last checkpoint.
       for (const t of await w.store.listTenants()) {
@@ -78,6 +84,8 @@ export function registerServe(program: Command): void {
             await w.keys
               .tick(t.name, config.keys.rotation_interval, config.keys.retiring_grace)
               .catch((err: Error) => process.stderr.write(`warden: key housekeeping for tenant ${t.name} failed: ${err.message}\n`));
+            // Overdue approvals resolve to deny even if nobody looks at them.
+            await w.approvals.sweep(t.name).catch((err: Error) => process.stderr.write(`warden: approval expiry for tenant ${t.name} failed: ${err.message}\n`));
           }
         })().catch((err: Error) => process.stderr.write(`warden: key housekeeping failed: ${err.message}\n`));
       }, 60_000);

@@ -151,6 +151,32 @@ export const configSchema = z
       .strict()
       .refine((i) => i.passport_ttl <= i.passport_max_ttl, { message: 'identity.passport_ttl must not exceed identity.passport_max_ttl', path: ['passport_ttl'] })
       .prefault({}),
+    gateway: z
+      .object({
+        /** How long a pending approval waits for an approver before it resolves to deny. */
+        approval_ttl: durationSchema.refine((ms) => ms >= 1000 && ms <= 7 * 86_400_000, 'expected between 1s and 7d').default(15 * 60_000),
+        /** Notified (POST, JSON) of every new approval request; `slack` sends a Slack-compatible `{text}`. */
+        approval_webhook: z
+          .object({
+            url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL'),
+            format: z.enum(['generic', 'slack']).default('generic'),
+          })
+          .strict()
+          .optional(),
+        /** Risk model weights (the seeds' defaults); the score is capped at 100. */
+        risk_weights: z
+          .object({
+            data_sensitivity: z.number().min(0).max(1).default(0.4),
+            code_untrust: z.number().min(0).max(1).default(0.3),
+            network: z.number().min(0).max(1).default(0.1),
+            filesystem: z.number().min(0).max(1).default(0.1),
+            external_apis: z.number().min(0).max(1).default(0.1),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),

@@ -29,16 +29,27 @@ export const PERMISSIONS = [
   'operators:read',
   'operators:write',
   'ledger:read',
+  'policy:read',
+  'policy:write',
+  'approvals:read',
+  'approvals:resolve',
+  'decisions:read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-/** Built-in roles. `approver` gains approval permissions when approvals arrive. */
+/**
+ * Built-in roles. Resolving an approval also needs the role the policy names in
+ * `@approval("role")`: `approvals:resolve` alone is not enough.
+ */
 export const BUILTIN_ROLES: Readonly<Record<string, readonly Permission[]>> = {
   admin: PERMISSIONS,
-  operator: ['agents:read', 'agents:write', 'passports:issue', 'passports:revoke', 'operators:read', 'ledger:read'],
-  developer: ['agents:read', 'agents:write', 'passports:issue', 'ledger:read'],
-  viewer: ['agents:read', 'operators:read', 'ledger:read'],
-  approver: ['agents:read', 'ledger:read'],
+  operator: [
+    'agents:read', 'agents:write', 'passports:issue', 'passports:revoke', 'operators:read', 'ledger:read',
+    'policy:read', 'approvals:read', 'decisions:read',
+  ],
+  developer: ['agents:read', 'agents:write', 'passports:issue', 'ledger:read', 'policy:read', 'policy:write', 'decisions:read'],
+  viewer: ['agents:read', 'operators:read', 'ledger:read', 'policy:read', 'approvals:read', 'decisions:read'],
+  approver: ['agents:read', 'ledger:read', 'approvals:read', 'approvals:resolve', 'decisions:read'],
 };
 
 export const OPERATOR_ID = AGENT_ID;

@@ -32,6 +32,19 @@ export interface AppendOptions {
    * (key changes: the old key's window must close after every receipt it has signed).
    */
   atCommit?: (ts: string) => { inputs: unknown[]; mutations: Mutation[] };
+  /**
+   * State records (`putRecord` only) committed with these receipts, built once their seq, id and
+   * ts are known. Unlike `mutations`, such appends still group with others (decisions are the
+   * hot path: one transaction, one fsync for many).
+   */
+  records?: (receipts: Receipt[]) => Mutation[];
+}
+
+function recordsOf(pending: { options: AppendOptions }, receipts: Receipt[]): Mutation[] {
+  if (!pending.options.records) return [];
+  const ms = pending.options.records(receipts);
+  if (ms.some((m) => m.op !== 'putRecord')) throw new WardenError('INTERNAL', 'the records option may only put state records');
+  return ms;
 }
 
 /**
@@ -39,7 +52,7 @@ export interface AppendOptions {
  * pass for a key-lifecycle change, an erasure record, an agent-registry change or an
  * authentication decision.
  */
-export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data', 'agent', 'auth', 'operator']);
+export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data', 'agent', 'auth', 'operator', 'policy', 'approval']);
 
 interface Prepared {
   fields: Omit<Receipt, 'tenant' | 'seq' | 'ts' | 'prev' | 'sig'>;
@@ -175,6 +188,9 @@ export class Ledger {
       let predicted: PredictedHead | undefined;
       let current: InFlight | undefined;
       while (current || queue.length > 0) {
+        // Let requests already received reach the queue first: a commit (and its fsync) holds
+        // the thread, so starting one per arriving request would commit batches of one.
+        if (!current) await new Promise((r) => setImmediate(r));
         current ??= await this.#start(tenant, this.#takeBatch(queue), predicted);
         const signed = await current.signing?.catch(() => undefined);
         // The head this batch leaves if it commits as signed: the next batch is signed on it
@@ -252,8 +268,9 @@ export class Ledger {
     }
   }
 
-  #usePresigned(tenant: string, ps: Presigned, batch: Pending[], out: Receipt[][]): { rows: ReceiptRow[] } {
+  #usePresigned(tenant: string, ps: Presigned, batch: Pending[], out: Receipt[][]): { rows: ReceiptRow[]; mutations: Mutation[] } {
     const rows: ReceiptRow[] = [];
+    const mutations: Mutation[] = [];
     let k = 0;
     let prev = ps.base.prev;
     batch.forEach((pending, i) => {
@@ -266,8 +283,9 @@ export class Ledger {
         prev = leafHash.toString('hex');
         k++;
       }
+      mutations.push(...recordsOf(pending, out[i] as Receipt[]));
     });
-    return { rows };
+    return { rows, mutations };
   }
 
   #build(tenant: string, head: LogHead, keys: TenantKeys, batch: Pending[], out: Receipt[][]): { rows: ReceiptRow[]; mutations?: Mutation[] } {
@@ -300,6 +318,8 @@ export class Ledger {
         prev = leafHash.toString('hex');
         seq++;
       }
+      const records = recordsOf(pending, out[i] as Receipt[]);
+      if (records.length) mutations = [...(mutations ?? []), ...records];
     });
     return mutations ? { rows, mutations } : { rows };
   }

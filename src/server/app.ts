@@ -7,6 +7,8 @@ import { buildTrustBundle } from '../ledger/trust.js';
 import { TENANT_NAME } from '../config/schema.js';
 import { RequestAuthenticator } from './auth.js';
 import { registerIdentityRoutes } from './identity-routes.js';
+import { registerDecisionRoutes, registerPolicyRoutes, registerWhatIfRoute } from './decision-routes.js';
+import { registerMetrics } from './metrics.js';
 
 export interface ServerOptions {
   /**
@@ -181,6 +183,10 @@ export async function buildServer(w: Warden, options: ServerOptions = {}): Promi
   );
 
   registerIdentityRoutes(app, w, authn);
+  registerDecisionRoutes(app, w, authn);
+  registerPolicyRoutes(app, w, authn);
+  registerWhatIfRoute(app, w, authn);
+  registerMetrics(app, w);
 
   // The authenticated actor chain of a passport holder or an operator.
   app.get('/v1/whoami', { schema: { response: { 200: whoamiResponse } } }, async (req) => {

@@ -1,0 +1,293 @@
+/**
+ * The decision pipeline (ARCHITECTURE.md): for an authenticated agent's request — tenant
+ * isolation, agent state, risk score, Cedar policy, approval — then ONE receipt that records
+ * the decision whatever it is, committed together with the decision record (and the pending
+ * approval, if any). Fail closed: any error in policy or storage is a deny; an allow that could
+ * not be receipted is never returned.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Approval, Approvals } from '../approvals/approvals.js';
+import { BadInputError, WardenError } from '../errors.js';
+import type { AuthAudit } from '../identity/audit.js';
+import type { VerifiedPassport } from '../identity/passports.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Json } from '../crypto/jcs.js';
+import type { DecisionKind, PolicyDecision, PolicyRequest } from '../policy/engine.js';
+import type { Mutation, Store } from '../store/types.js';
+import { assessRisk, type RiskWeights } from './risk.js';
+
+export const DECISION_KIND = 'decision';
+/** Memoised policy evaluations kept (least recently used dropped first). */
+const MEMO_SIZE = 10_000;
+const DECISION_ID = /^dec_[A-Za-z0-9_-]{16}$/;
+/** A key of the receipt payload that belongs to Warden; an agent's payload may not use it. */
+export const WARDEN_PAYLOAD_KEY = '_warden';
+
+export interface ActorChain {
+  human: string | null;
+  agent: string | null;
+  service: string | null;
+}
+
+export interface DecisionRequest {
+  action: string;
+  resource: string;
+  /** The tenant owning the resource, when the agent names one (default: its own). */
+  tenant?: string;
+  context?: Record<string, unknown>;
+  /** What the action carries (arguments…): receipted; sensitive fields encrypted. */
+  payload?: Record<string, Json>;
+  /** Extra payload paths to encrypt, beyond `ledger.sensitive_fields`. */
+  sensitive?: string[];
+  correlation_id?: string;
+}
+
+export interface DecisionResult {
+  id: string;
+  decision: DecisionKind;
+  reasons: string[];
+  obligations: string[];
+  policy_version: string | null;
+  risk: { score: number; level: string };
+  approval?: { id: string; state: string; role: string; expires_at: string };
+  receipt: { tenant: string; seq: number; id: string } | null;
+}
+
+/** What is stored per decision: enough to replay it against another policy (what-if). */
+export interface DecisionRecordBody {
+  id: string;
+  agent: string;
+  request: PolicyRequest;
+  decision: DecisionKind;
+  policies: string[];
+  policy_version: string | null;
+  receipt: { seq: number; id: string };
+  approval_id: string | null;
+  outcome: { status: string; at: string } | null;
+}
+
+export interface PolicySource {
+  active(tenant: string): Promise<{ version: string; policy: { evaluate(req: PolicyRequest): PolicyDecision } } | undefined>;
+}
+
+export interface GatewayOptions {
+  riskWeights?: RiskWeights;
+}
+
+export function assertDecisionId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || !DECISION_ID.test(id)) throw new BadInputError('invalid decision id (expected dec_ and 16 characters)');
+}
+
+interface Caller {
+  passport: VerifiedPassport;
+  actor: ActorChain;
+}
+
+export class Gateway {
+  /** Decisions answered deny because they could not be receipted (store down). */
+  unrecorded = 0;
+  readonly #memo = new Map<string, PolicyDecision>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly ledger: Ledger,
+    private readonly policies: PolicySource,
+    private readonly approvals: Approvals,
+    private readonly audit: AuthAudit,
+    private readonly options: GatewayOptions = {},
+  ) {}
+
+  /**
+   * Evaluation is a pure function of (policy version, request): Cedar has no clock or I/O, and
+   * the request carries every input (principal attributes, resource, context with risk). So a
+   * bounded memo keyed by both is safe; results with evaluation errors are never kept.
+   */
+  #evaluate(version: string, policy: { evaluate(req: PolicyRequest): PolicyDecision }, request: PolicyRequest): PolicyDecision {
+    const key = `${version}\n${JSON.stringify(request)}`;
+    const hit = this.#memo.get(key);
+    if (hit) {
+      this.#memo.delete(key);
+      this.#memo.set(key, hit);
+      return hit;
+    }
+    const d = policy.evaluate(request);
+    if (d.errors.length === 0) {
+      this.#memo.set(key, d);
+      if (this.#memo.size > MEMO_SIZE) this.#memo.delete(this.#memo.keys().next().value as string);
+    }
+    return d;
+  }
+
+  async decide(caller: Caller, req: DecisionRequest, correlationId: string): Promise<DecisionResult> {
+    const tenant = caller.passport.tenant;
+    const claims = caller.passport.claims;
+    const id = `dec_${randomBytes(12).toString('base64url')}`;
+    const corr = req.correlation_id ?? correlationId;
+    if (req.payload && Object.hasOwn(req.payload, WARDEN_PAYLOAD_KEY)) throw new BadInputError(`payload.${WARDEN_PAYLOAD_KEY} is reserved for Warden`);
+
+    // 2. Tenant isolation: the actor's tenant must own the resource.
+    if (req.tenant !== undefined && req.tenant !== tenant) {
+      await this.audit.deny({
+        tenant, actor: caller.actor, action: req.action, resource: req.resource, reason: 'cross_tenant',
+        payload: { requested_tenant: req.tenant, decision_id: id }, correlationId: corr, category: 'cross_tenant', severity: 'high',
+      });
+      return this.#record(caller, req, id, corr, undefined, {
+        decision: 'deny', policies: [], reasons: [`resource belongs to tenant "${req.tenant}": cross-tenant access denied`], obligations: [], errors: [],
+      }, { score: 100, level: 'critical' });
+    }
+
+    // 3. Agent state is enforced by passport verification; the registry adds trust level and type.
+    const agent = await this.store.getAgent(tenant, claims.sub);
+    const context = { ...(req.context ?? {}) };
+    const risk = assessRisk(
+      {
+        action: req.action,
+        trustLevel: agent?.trust_level ?? 0,
+        ...(typeof context.data_class === 'string' ? { dataClass: context.data_class } : {}),
+        external: typeof context.domain === 'string',
+      },
+      this.options.riskWeights,
+    );
+    const request: PolicyRequest = {
+      principal: {
+        kind: 'agent', id: claims.sub, tenant, type: agent?.type ?? 'agent', tier: claims.tier, trust_level: agent?.trust_level ?? 0,
+        roles: claims.roles, capabilities: claims.capabilities, scope: claims.scope,
+      },
+      action: req.action,
+      resource: req.resource,
+      tenant,
+      context: {
+        ...context,
+        risk: risk.score,
+        risk_level: risk.level,
+        delegated: claims.act !== undefined,
+        ...(caller.actor.human ? { human: caller.actor.human } : {}),
+        ...(caller.actor.service ? { service: caller.actor.service } : {}),
+      },
+    };
+
+    // 7. Policy. Bad input from the agent is its error (400, still receipted); anything else fails closed.
+    let outcome: PolicyDecision;
+    let version: string | undefined;
+    try {
+      const active = await this.policies.active(tenant);
+      if (!active) {
+        outcome = { decision: 'deny', policies: [], reasons: ['no policy deployed for this tenant'], obligations: [], errors: [] };
+      } else {
+        version = active.version;
+        outcome = this.#evaluate(active.version, active.policy, request);
+      }
+    } catch (err) {
+      if (err instanceof BadInputError) {
+        await this.#record(caller, req, id, corr, version, {
+          decision: 'deny', policies: [], reasons: [`invalid request: ${err.message}`], obligations: [], errors: [],
+        }, risk, request);
+        throw err;
+      }
+      const why = err instanceof WardenError ? err.message : 'internal error';
+      outcome = { decision: 'deny', policies: [], reasons: [`policy evaluation failed: ${why}`], obligations: [], errors: [why] };
+    }
+    return this.#record(caller, req, id, corr, version, outcome, risk, request);
+  }
+
+  /** 8–9: the approval (if needed), the receipt and the decision record, in one commit. */
+  async #record(
+    caller: Caller, req: DecisionRequest, id: string, corr: string, version: string | undefined,
+    outcome: PolicyDecision, risk: { score: number; level: string }, request?: PolicyRequest,
+  ): Promise<DecisionResult> {
+    const tenant = caller.passport.tenant;
+    const mutations: Mutation[] = [];
+    let approval: Approval | undefined;
+    if (outcome.decision === 'require_approval') {
+      const p = this.approvals.prepare({
+        tenant, decision_id: id, role: outcome.approvalRole ?? 'approver', agent: caller.passport.claims.sub,
+        human: caller.actor.human, service: caller.actor.service, action: req.action, resource: req.resource, correlation_id: corr,
+      });
+      approval = p.approval;
+      mutations.push(p.mutation);
+    }
+    const warden = {
+      decision_id: id,
+      policies: outcome.policies,
+      obligations: outcome.obligations,
+      risk: { score: risk.score, level: risk.level },
+      context: (request?.context ?? req.context ?? {}) as Json,
+      ...(approval ? { approval_id: approval.id, approval_role: approval.role, approval_expires_at: approval.expires_at } : {}),
+      ...(outcome.errors.length ? { errors: outcome.errors } : {}),
+    };
+    try {
+      const body = (seq: number, rid: string): DecisionRecordBody => ({
+        id, agent: caller.passport.claims.sub, request: request ?? ({ action: req.action, resource: req.resource } as PolicyRequest),
+        decision: outcome.decision, policies: outcome.policies, policy_version: version ?? null, receipt: { seq, id: rid },
+        approval_id: approval?.id ?? null, outcome: null,
+      });
+      const [receipt] = await this.ledger.append(
+        tenant,
+        [{
+          kind: DECISION_KIND,
+          action: req.action,
+          resource: req.resource,
+          decision: outcome.decision,
+          reasons: outcome.reasons,
+          actor: caller.actor,
+          correlation_id: corr,
+          ...(version ? { policy_version: version } : {}),
+          payload: { ...(req.payload ?? {}), [WARDEN_PAYLOAD_KEY]: warden as Json },
+          ...(req.sensitive?.length ? { sensitive: req.sensitive } : {}),
+        }],
+        {
+          system: true,
+          // The decision record names its own receipt, so it is built once seq and id are known.
+          records: ([r]) => r ? [...mutations, { op: 'putRecord', record: { tenant, kind: DECISION_KIND, id, state: outcome.decision, created_at: r.ts, updated_at: r.ts, body: JSON.stringify(body(r.seq, r.id)) } }] : [],
+        },
+      );
+      if (approval) this.approvals.requested(approval);
+      const r = receipt as { seq: number; id: string };
+      return {
+        id, decision: outcome.decision, reasons: outcome.reasons, obligations: outcome.obligations, policy_version: version ?? null,
+        risk: { score: risk.score, level: risk.level },
+        ...(approval ? { approval: { id: approval.id, state: approval.state, role: approval.role, expires_at: approval.expires_at } } : {}),
+        receipt: { tenant, seq: r.seq, id: r.id },
+      };
+    } catch (err) {
+      if (err instanceof BadInputError) throw err; // e.g. a sensitive path that is not in the payload
+      // Not receipted, so never an allow.
+      this.unrecorded++;
+      return {
+        id, decision: 'deny', reasons: ['decision could not be recorded (store unavailable): denied'], obligations: [], policy_version: version ?? null,
+        risk: { score: risk.score, level: risk.level }, receipt: null,
+      };
+    }
+  }
+
+  /** The agent reports what happened after an allowed (or approved) decision; receipted once. */
+  async outcome(caller: Caller, decisionId: string, report: { status: 'succeeded' | 'failed' | 'aborted'; details?: Record<string, Json> }, correlationId: string): Promise<{ receipt: { tenant: string; seq: number; id: string } }> {
+    assertDecisionId(decisionId);
+    const tenant = caller.passport.tenant;
+    const rec = await this.store.getRecord(tenant, DECISION_KIND, decisionId);
+    if (!rec) throw new WardenError('NOT_FOUND', `no decision ${decisionId}`);
+    const body = JSON.parse(rec.body) as DecisionRecordBody;
+    if (body.agent !== caller.passport.claims.sub) throw new WardenError('FORBIDDEN', 'only the agent that asked may report the outcome');
+    if (body.outcome) throw new WardenError('CONFLICT', `the outcome of ${decisionId} was already reported`);
+    let allowed = body.decision === 'allow' || body.decision === 'allow_with_conditions';
+    if (body.decision === 'require_approval' && body.approval_id) allowed = (await this.approvals.get(tenant, body.approval_id)).state === 'approved';
+    const now = new Date().toISOString();
+    const next: DecisionRecordBody = { ...body, outcome: { status: report.status, at: now } };
+    const [receipt] = await this.ledger.append(
+      tenant,
+      [{
+        kind: 'outcome',
+        action: body.request.action,
+        resource: body.request.resource,
+        decision: null,
+        reasons: allowed ? [] : ['reported for an action that was not allowed'],
+        actor: caller.actor,
+        correlation_id: correlationId,
+        payload: { decision_id: decisionId, decision_seq: body.receipt.seq, status: report.status, allowed, ...(report.details ? { details: report.details } : {}) },
+      }],
+      { system: true, mutations: [{ op: 'putRecord', record: { ...rec, updated_at: now, body: JSON.stringify(next) } }] },
+    );
+    const r = receipt as { seq: number; id: string };
+    return { receipt: { tenant, seq: r.seq, id: r.id } };
+  }
+}
