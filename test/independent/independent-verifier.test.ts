@@ -121,7 +121,7 @@ describe.skipIf(!havePython)('independent verifier (clean-room Python) vs Warden
   const unicodeNote = 'héllo ✓ 😀 — ﬁ \u2028 tab\t "quoted" back\\slash';
 
   function event(i: number, withCard: boolean): Record<string, unknown> {
-    const kinds = ['decision', 'outcome', 'approval'];
+    const kinds = ['decision', 'outcome', 'review']; // 'approval' is Warden's own (reserved)
     const decisions = ['allow', 'deny', 'allow_with_conditions', 'require_approval'];
     const payload: Record<string, unknown> = {
       amount: i * 3,
