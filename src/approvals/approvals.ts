@@ -28,6 +28,10 @@ export interface Approval {
   service: string | null;
   action: string;
   resource: string;
+  /** The context the policy saw (amount, currency, domain, risk, …): what the approver decides on. */
+  context: Record<string, unknown>;
+  /** Why approval is needed (the policy's reasons). */
+  reasons: string[];
   correlation_id: string | null;
   requested_at: string;
   expires_at: string;
@@ -139,7 +143,7 @@ export class Approvals {
       }
       const now = new Date().toISOString();
       const next: Approval = { ...cur, state: verdict === 'approve' ? 'approved' : 'denied', resolved_at: now, resolved_by: approver.human, reason };
-      await this.#commit(next, `approval.${verdict}`, { human: approver.human }, reason, correlationId ?? cur.correlation_id);
+      await this.#commit(next, `approval.${verdict}`, { human: approver.human }, reason, cur.correlation_id ?? correlationId ?? null);
       return next;
     });
   }
@@ -178,7 +182,7 @@ export class Approvals {
         payload: {
           approval_id: a.id, decision_id: a.decision_id, state: a.state, role: a.role,
           requested_by: { agent: a.agent, human: a.human, service: a.service },
-          action: a.action, resource: a.resource,
+          action: a.action, resource: a.resource, context: a.context as never,
         },
       }],
       { mutations: [{ op: 'putRecord', record: toRecord(a, a.resolved_at ?? new Date().toISOString()) }], system: true },

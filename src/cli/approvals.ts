@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Approval, ApprovalState } from '../approvals/approvals.js';
-import { BadInputError, WardenError } from '../errors.js';
+import { AuthError, BadInputError, WardenError } from '../errors.js';
 import { tenantOption, withTenant } from './common.js';
 
 const STATES: readonly ApprovalState[] = ['pending', 'approved', 'denied', 'expired'];
@@ -40,8 +40,15 @@ export function registerApprovals(program: Command): void {
           // The CLI runs with the data directory's full trust; it acts for a named operator, under that operator's roles.
           const op = await w.operators.get(opts.tenant, opts.as);
           if (op.state !== 'active') throw new WardenError('FORBIDDEN', `operator ${op.id} is ${op.state}`);
-          w.operators.authorize(op, 'approvals:resolve');
-          const a = await w.approvals.resolve(opts.tenant, id, { human: op.id, roles: op.roles }, verdict, opts.reason);
+          let a;
+          try {
+            w.operators.authorize(op, 'approvals:resolve');
+            a = await w.approvals.resolve(opts.tenant, id, { human: op.id, roles: op.roles }, verdict, opts.reason);
+          } catch (err) {
+            // Refusals are receipted as over HTTP.
+            if (err instanceof AuthError) await w.operators.recordDeny(opts.tenant, { human: op.id }, `approval.${verdict}`, `approval:${id}`, err.reason, { via: 'cli' });
+            throw err;
+          }
           process.stdout.write(`${a.id} ${a.state} by ${op.id}\n`);
         });
       });

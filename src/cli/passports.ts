@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { certificateThumbprint } from '../identity/ca.js';
+import { certificateThumbprint, spiffeIdFromCertificate } from '../identity/ca.js';
 import { parseDuration } from '../config/duration.js';
 import { BadInputError } from '../errors.js';
 import { collect } from './agents.js';
@@ -28,6 +28,16 @@ export function registerPassports(program: Command): void {
           pem = readFileSync(opts.cert, 'utf8');
         } catch (err) {
           throw new BadInputError(`--cert: cannot read ${opts.cert}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        }
+        // Only a certificate of this very agent makes sense: any other would make the passport unusable.
+        let id;
+        try {
+          id = spiffeIdFromCertificate(pem);
+        } catch (err) {
+          throw new BadInputError(`--cert: not an agent certificate: ${(err as Error).message}`);
+        }
+        if (id.kind !== 'agent' || id.id !== opts.agent || id.tenant !== opts.tenant) {
+          throw new BadInputError(`--cert: ${id.uri} is not agent "${opts.agent}" of tenant "${opts.tenant}"`);
         }
         certThumbprint = certificateThumbprint(pem);
       }

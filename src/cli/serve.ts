@@ -66,7 +66,7 @@ export function registerServe(program: Command): void {
       if (created) process.stderr.write(`warden: initialised ${w.loaded.dataDir} (tenant "default", store ${w.store.driver})\n`);
       await bootstrapOperator(w, process.stderr);
       // A tenant without a policy denies everything; the first start loads the starter policy.
-      if (created && !(await w.policies.active('default'))) {
+      if (!(await w.policies.active('default'))) {
         const { version } = await w.policies.deploy('default', STARTER_POLICY, { actor: { human: 'warden' }, reason: 'starter policy (first start)' });
         process.stderr.write(`warden: loaded the starter policy (${version}); see docs/policy.md\n`);
       }

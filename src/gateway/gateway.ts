@@ -22,6 +22,7 @@ const MEMO_SIZE = 10_000;
 const DECISION_ID = /^dec_[A-Za-z0-9_-]{16}$/;
 /** A key of the receipt payload that belongs to Warden; an agent's payload may not use it. */
 export const WARDEN_PAYLOAD_KEY = '_warden';
+const COMPUTED_CONTEXT = ['risk', 'risk_level', 'delegated', 'granted', 'human', 'service'] as const;
 
 export interface ActorChain {
   human: string | null;
@@ -57,6 +58,7 @@ export interface DecisionResult {
 export interface DecisionRecordBody {
   id: string;
   agent: string;
+  correlation_id: string;
   request: PolicyRequest;
   decision: DecisionKind;
   policies: string[];
@@ -139,6 +141,10 @@ export class Gateway {
     // 3. Agent state is enforced by passport verification; the registry adds trust level and type.
     const agent = await this.store.getAgent(tenant, claims.sub);
     const context = { ...(req.context ?? {}) };
+    // These describe who acts and how risky it is: Warden sets them, an agent may not.
+    for (const k of COMPUTED_CONTEXT) {
+      if (Object.hasOwn(context, k)) throw new BadInputError(`context.${k} is set by Warden, not by the caller`);
+    }
     const risk = assessRisk(
       {
         action: req.action,
@@ -150,8 +156,10 @@ export class Gateway {
     );
     const request: PolicyRequest = {
       principal: {
-        kind: 'agent', id: claims.sub, tenant, type: agent?.type ?? 'agent', tier: claims.tier, trust_level: agent?.trust_level ?? 0,
-        roles: claims.roles, capabilities: claims.capabilities, scope: claims.scope,
+        // The registry's current roles and capabilities, not the passport's copy: taking a
+        // capability away takes effect on the next decision. The passport's scope only narrows.
+        kind: 'agent', id: claims.sub, tenant, type: agent?.type ?? 'agent', tier: agent?.tier ?? claims.tier, trust_level: agent?.trust_level ?? 0,
+        roles: agent?.roles ?? [], capabilities: agent?.capabilities ?? [], scope: claims.scope,
       },
       action: req.action,
       resource: req.resource,
@@ -202,6 +210,8 @@ export class Gateway {
       const p = this.approvals.prepare({
         tenant, decision_id: id, role: outcome.approvalRole ?? 'approver', agent: caller.passport.claims.sub,
         human: caller.actor.human, service: caller.actor.service, action: req.action, resource: req.resource, correlation_id: corr,
+        // What the approver decides on: the context the policy saw (amount, domain, …), never the payload.
+        context: (request?.context ?? {}) as Record<string, unknown>, reasons: outcome.reasons,
       });
       approval = p.approval;
       mutations.push(p.mutation);
@@ -217,7 +227,7 @@ export class Gateway {
     };
     try {
       const body = (seq: number, rid: string): DecisionRecordBody => ({
-        id, agent: caller.passport.claims.sub, request: request ?? ({ action: req.action, resource: req.resource } as PolicyRequest),
+        id, agent: caller.passport.claims.sub, correlation_id: corr, request: request ?? ({ action: req.action, resource: req.resource } as PolicyRequest),
         decision: outcome.decision, policies: outcome.policies, policy_version: version ?? null, receipt: { seq, id: rid },
         approval_id: approval?.id ?? null, outcome: null,
       });
@@ -267,7 +277,8 @@ export class Gateway {
     const rec = await this.store.getRecord(tenant, DECISION_KIND, decisionId);
     if (!rec) throw new WardenError('NOT_FOUND', `no decision ${decisionId}`);
     const body = JSON.parse(rec.body) as DecisionRecordBody;
-    if (body.agent !== caller.passport.claims.sub) throw new WardenError('FORBIDDEN', 'only the agent that asked may report the outcome');
+    // Another agent's decision is "not found": its existence is not revealed.
+    if (body.agent !== caller.passport.claims.sub) throw new WardenError('NOT_FOUND', `no decision ${decisionId}`);
     if (body.outcome) throw new WardenError('CONFLICT', `the outcome of ${decisionId} was already reported`);
     let allowed = body.decision === 'allow' || body.decision === 'allow_with_conditions';
     if (body.decision === 'require_approval' && body.approval_id) allowed = (await this.approvals.get(tenant, body.approval_id)).state === 'approved';
@@ -282,7 +293,8 @@ export class Gateway {
         decision: null,
         reasons: allowed ? [] : ['reported for an action that was not allowed'],
         actor: caller.actor,
-        correlation_id: correlationId,
+        // The decision's correlation id ties decision, approval and outcome together.
+        correlation_id: body.correlation_id ?? correlationId,
         payload: { decision_id: decisionId, decision_seq: body.receipt.seq, status: report.status, allowed, ...(report.details ? { details: report.details } : {}) },
       }],
       { system: true, mutations: [{ op: 'putRecord', record: { ...rec, updated_at: now, body: JSON.stringify(next) } }] },

@@ -52,13 +52,14 @@ export interface Caller {
 /** `Authorization: Bearer <jwt>` → the token; anything else is a 401 (never parsed further). */
 export function bearerToken(header: string | undefined): string {
   if (header === undefined || header === '') throw new AuthError('missing Authorization header');
-  const m = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*) *$/.exec(header);
+  // The scheme name is case-insensitive (RFC 9110 §11.1).
+  const m = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*) *$/i.exec(header);
   if (!m) throw new AuthError('malformed Authorization header');
   return m[1] as string;
 }
 
 /** Operator API tokens are short and fixed-format; anything else after `Bearer wdn_` is malformed. */
-const OPERATOR_BEARER = /^Bearer +(wdn_[A-Za-z0-9_-]{16}_[A-Za-z0-9_-]{43}) *$/;
+const OPERATOR_BEARER = /^Bearer +(wdn_[A-Za-z0-9_-]{16}_[A-Za-z0-9_-]{43}) *$/i;
 
 /**
  * `Authorization: Bearer …` → an operator API token (`wdn_` prefix) or a JWT (passport or
@@ -66,7 +67,7 @@ const OPERATOR_BEARER = /^Bearer +(wdn_[A-Za-z0-9_-]{16}_[A-Za-z0-9_-]{43}) *$/;
  */
 export function bearerCredential(header: string | undefined): { kind: 'operator' | 'jwt'; token: string } {
   if (header === undefined || header === '') throw new AuthError('missing Authorization header');
-  if (/^Bearer +wdn_/.test(header.slice(0, 64))) {
+  if (/^Bearer +wdn_/i.test(header.slice(0, 64))) {
     const m = header.length <= 128 ? OPERATOR_BEARER.exec(header) : null;
     if (!m) throw new AuthError('malformed Authorization header');
     return { kind: 'operator', token: m[1] as string };

@@ -59,7 +59,10 @@ export function registerDecisionRoutes(app: FastifyInstance, w: Warden, authn: R
   /** The caller must be an agent with a passport (operators administer, agents act). */
   const agentCaller = async (req: Parameters<RequestAuthenticator['caller']>[0]) => {
     const c = await authn.caller(req);
-    if (c.principal.kind !== 'agent') throw new AuthError('agent passport required', { forbidden: true });
+    if (c.principal.kind !== 'agent') {
+      await w.operators.recordDeny(c.principal.tenant, c.actor, 'decision.request', req.url.split('?')[0] ?? '', 'agent passport required', {}, req.id);
+      throw new AuthError('agent passport required', { forbidden: true });
+    }
     return { passport: c.principal.passport, actor: c.actor };
   };
 

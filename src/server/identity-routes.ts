@@ -323,7 +323,14 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
         delegator = { typ: 'human', id: subject.human, grants: '*', notAfter: subject.notAfter };
       } else {
         // An agent hands on authority only to an agent that takes part: it must present its own passport.
-        if (b.actor_token === undefined) throw new WardenError('FORBIDDEN', 'an agent delegates only to an agent that presents its own passport (actor_token)');
+        if (b.actor_token === undefined) {
+          const reason = 'an agent delegates only to an agent that presents its own passport (actor_token)';
+          await w.audit.deny({
+            tenant: subject.tenant, actor: { agent: subject.passport.claims.sub }, action: 'token.exchange', resource: `agent:${b.agent ?? ''}`,
+            reason, correlationId: req.id, category: 'privilege_escalation', severity: 'high',
+          });
+          throw new WardenError('FORBIDDEN', reason);
+        }
         const c = subject.passport.claims;
         // What it may hand on: its passport's grants, cut to what the registry allows it now.
         const current = (await w.agents.get(subject.tenant, c.sub)).capabilities;

@@ -161,11 +161,41 @@ describe('decisions', () => {
   });
 });
 
+describe('the agent cannot talk its way in', () => {
+  it('context fields Warden computes (human, service, risk, …) cannot be supplied by the agent', async () => {
+    for (const k of ['human', 'service', 'risk', 'risk_level', 'delegated', 'granted']) {
+      const r = await decide({ action: 'tool.call', resource: 'tool:search', context: { [k]: k === 'risk' ? 0 : 'ceo@example.com' } });
+      expect(r.status, k).toBe(400);
+      expect(r.body.error.message).toBe(`context.${k} is set by Warden, not by the caller`);
+    }
+  });
+
+  it("decisions use the registry's current capabilities: taking one away works on live passports", async () => {
+    await t.w.agents.create('default', { id: 'fickle', capabilities: ['tool:weather'] });
+    await t.w.policies.deploy('default', POLICY + '\n@id("granted") permit (principal, action == Warden::Action::"tool.call", resource) when { context.granted };', {});
+    const token = (await t.w.passports.issue('default', 'fickle')).token;
+    expect((await decide({ action: 'tool.call', resource: 'tool:weather' }, token)).body.decision).toBe('allow');
+    await t.w.agents.update('default', 'fickle', { capabilities: [] });
+    expect((await decide({ action: 'tool.call', resource: 'tool:weather' }, token)).body.decision).toBe('deny');
+    await t.w.policies.deploy('default', POLICY, {});
+  });
+
+  it('an operator asking for a decision is refused and receipted; the bearer scheme is case-insensitive', async () => {
+    const r = await decide({ action: 'tool.call', resource: 'tool:search' }, aliceToken);
+    expect(r.status).toBe(403);
+    expect(JSON.parse((await exportLines(t.w)).at(-1) as string)).toMatchObject({ kind: 'auth', decision: 'deny', actor: { human: 'alice' }, reasons: ['agent passport required'] });
+    const lower = await app.inject({ method: 'GET', url: '/v1/whoami', headers: { authorization: `bearer ${agentToken}` } });
+    expect(lower.statusCode).toBe(200);
+  });
+});
+
 describe('approvals', () => {
   it('require_approval → pending; the agent long-polls; an approver approves; the outcome is receipted', async () => {
     const r = await decide({ action: 'tool.call', resource: 'tool:payments.send', context: { amount: 5000, currency: 'USD' } });
     expect(r.body).toMatchObject({ decision: 'require_approval', approval: { state: 'pending', role: 'approver' } });
     const id = r.body.approval.id as string;
+    // The approver sees what it approves: the amount, currency and risk the policy saw.
+    expect((await call('GET', `/v1/approvals/${id}`, approverToken)).body).toMatchObject({ context: { amount: 5000, currency: 'USD' }, correlation_id: expect.any(String) });
     expect((await call('GET', '/v1/approvals?state=pending', approverToken)).body.approvals.map((a: { id: string }) => a.id)).toContain(id);
     const poll = call('GET', `/v1/approvals/${id}?wait=5`, agentToken);
     const ok = await call('POST', `/v1/approvals/${id}/approve`, approverToken, { reason: 'invoice 42 checked' });
@@ -262,7 +292,8 @@ describe('policy over HTTP: versions, what-if, deploy, rollback', () => {
     const searches = r.body.changed.filter((c: { resource: string }) => c.resource === 'tool:search');
     expect(searches.length).toBeGreaterThan(0);
     expect(searches[0]).toMatchObject({ before: 'allow', after: 'deny', policies_before: ['search-ok'], agent: 'payer' });
-    expect(r.body.changed.every((c: { resource: string }) => c.resource === 'tool:search')).toBe(true);
+    // Only the retired permit's decisions change (and those of a policy deployed only briefly in between).
+    expect(r.body.changed.every((c: { resource: string; agent: string }) => c.resource === 'tool:search' || c.agent === 'fickle')).toBe(true);
     expect((await call('GET', '/v1/policy', viewerToken)).body.version).toBe(before);
     expect((await call('POST', '/v1/policy/whatif', viewerToken, { text: 'permit (principal, action, resource);' })).status).toBe(400);
   });
