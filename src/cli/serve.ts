@@ -55,7 +55,7 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'listen address (default: config server.host, 127.0.0.1)')
     .option('--tls-cert <file>', 'serve HTTPS (TLS 1.3 minimum) with this certificate chain (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
-    .option('--client-ca <file>', 'require client certificates issued by this CA (mTLS), e.g. .warden/ca/ca.pem')
+    .option('--client-ca <file>', 'require client certificates issued by this CA (mTLS), e.g. .warden/ca/ca.crt')
     .action(async (opts: { data: string; port?: string; host?: string; tlsCert?: string; tlsKey?: string; clientCa?: string }) => {
       if (opts.port !== undefined && (!/^\d{1,5}$/.test(opts.port) || Number(opts.port) > 65535)) {
         throw new BadInputError(`--port must be a number from 0 to 65535, got "${opts.port}"`);

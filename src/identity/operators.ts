@@ -47,7 +47,7 @@ export const BUILTIN_ROLES: Readonly<Record<string, readonly Permission[]>> = {
     'agents:read', 'agents:write', 'passports:issue', 'passports:revoke', 'operators:read', 'ledger:read',
     'policy:read', 'approvals:read', 'decisions:read',
   ],
-  developer: ['agents:read', 'agents:write', 'passports:issue', 'ledger:read', 'policy:read', 'policy:write', 'decisions:read'],
+  developer: ['agents:read', 'agents:write', 'passports:issue', 'ledger:read', 'policy:read', 'decisions:read'],
   viewer: ['agents:read', 'operators:read', 'ledger:read', 'policy:read', 'approvals:read', 'decisions:read'],
   approver: ['agents:read', 'ledger:read', 'approvals:read', 'approvals:resolve', 'decisions:read'],
 };
