@@ -44,7 +44,7 @@ try {
     await new Promise((r) => setTimeout(r, 100));
   }
   step('setup (CLI): an agent with a passport, and an approver');
-  warden('agents', 'create', '--id', 'shopper', '--role', 'buyer', '--capability', 'search');
+  warden('agents', 'create', '--id', 'shopper', '--role', 'buyer', '--capability', 'search', '--capability', 'tool:payments.send');
   warden('operators', 'create', '--id', 'paula', '--role', 'approver');
   const passport = warden('passports', 'issue', '--agent', 'shopper').stdout.trim();
   console.log('passport for agent "shopper":', passport.slice(0, 24) + '…');

@@ -23,6 +23,7 @@ import { registerPassports } from './passports.js';
 import { registerCa } from './ca.js';
 import { registerOperators } from './operators.js';
 import { registerApprovals } from './approvals.js';
+import { registerPolicy } from './policy.js';
 
 const program = new Command();
 program
@@ -45,6 +46,7 @@ registerPassports(program);
 registerCa(program);
 registerOperators(program);
 registerApprovals(program);
+registerPolicy(program);
 registerServe(program);
 
 try {

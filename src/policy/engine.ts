@@ -53,6 +53,7 @@ import {
   type EntityTypeName,
 } from './schema.js';
 import { sliceCache } from './slice-cache.js';
+import { spawnModuleWorker } from '../worker.js';
 
 export const MAX_POLICIES = 10_000;
 export const MAX_POLICY_BYTES = 1024 * 1024;
@@ -293,8 +294,56 @@ function sourceOrder(text: string, parts: readonly string[]): { part: string; of
 
 // ------------------------------------------------------------------ compile
 
-/** Parses, checks annotations and validates against the Warden schema (strict). */
+/** Parses, checks annotations and validates against the Warden schema (strict). Throws PolicyError. */
 export function compilePolicy(text: string): CompiledPolicy {
+  const { parsed, warnings } = checkPolicyText(text);
+  return new CompiledPolicy(parsed, warnings);
+}
+
+/**
+ * Like {@link compilePolicy}, but the expensive part (parsing and validating: about 1 ms per
+ * policy) runs on a worker thread for large texts, so a server reloading a 1 000-policy
+ * version keeps answering meanwhile. Falls back to compiling inline if no worker can start.
+ */
+export async function compilePolicyAsync(text: string): Promise<CompiledPolicy> {
+  if (typeof text !== 'string' || Buffer.byteLength(text, 'utf8') < ASYNC_COMPILE_BYTES) return compilePolicy(text);
+  let result: CompileResult;
+  try {
+    result = await compileInWorker(text);
+  } catch {
+    return compilePolicy(text);
+  }
+  if ('problems' in result) throw new PolicyError(result.problems, result.headline);
+  if ('error' in result) throw new WardenError('INTERNAL', result.error);
+  return new CompiledPolicy(result.parsed, result.warnings);
+}
+
+/** Texts at least this large compile on a worker thread in {@link compilePolicyAsync}. */
+export const ASYNC_COMPILE_BYTES = 32 * 1024;
+
+export type CompileResult = { parsed: ParsedPolicySet; warnings: string[] } | { problems: string[]; headline: string } | { error: string };
+
+function compileInWorker(text: string): Promise<CompileResult> {
+  return new Promise((resolve, reject) => {
+    const worker = spawnModuleWorker(import.meta.url, 'compile-worker');
+    let settled = false;
+    worker.once('message', (r: CompileResult) => {
+      settled = true;
+      resolve(r);
+      void worker.terminate();
+    });
+    worker.once('error', (e) => {
+      if (!settled) reject(e);
+    });
+    worker.once('exit', () => {
+      if (!settled) reject(new Error('policy compile worker exited'));
+    });
+    worker.postMessage(text);
+  });
+}
+
+/** Parses, checks annotations and validates; the pure part of compiling (runs on workers too). */
+export function checkPolicyText(text: string): { parsed: ParsedPolicySet; warnings: string[] } {
   const parsed = parsePolicyText(text);
   // Validated as one text (a record of texts costs cedar-wasm a parse per policy, several
   // times slower): Cedar names the policies policy0, policy1, … in source order.
@@ -309,7 +358,8 @@ export function compilePolicy(text: string): CompiledPolicy {
   };
   const rename = (internal: string, message: string): string => {
     const p = named(internal);
-    return p ? message.split(`\`${internal}\``).join(JSON.stringify(p.id)) : message;
+    const m = message.startsWith(`for policy \`${internal}\`, `) ? message.slice(`for policy \`${internal}\`, `.length) : message;
+    return p ? m.split(`\`${internal}\``).join(JSON.stringify(p.id)) : m;
   };
   if (answer.validationErrors.length > 0) {
     const problems = answer.validationErrors
@@ -326,7 +376,7 @@ export function compilePolicy(text: string): CompiledPolicy {
     ...answer.validationWarnings.map((w) => `policy "${named(w.policyId)?.id ?? w.policyId}": ${rename(w.policyId, describe(w.error))}`),
     ...answer.otherWarnings.map(describe),
   ];
-  return new CompiledPolicy(parsed, warnings);
+  return { parsed, warnings };
 }
 
 /** Policies added, removed or changed (by `@id`; comments and layout do not count) from `a` to `b`. */
@@ -402,7 +452,7 @@ function actionsOf(c: ActionConstraint): readonly string[] {
   if (c.op === 'All') return ACTION_IDS;
   // The schema has no action groups: `action in [A, B]` holds exactly for A and B.
   const uids = c.op === '==' ? ('entity' in c ? [c.entity] : []) : 'entities' in c ? c.entities : [c.entity];
-  return uids.map(uidOf).filter((u) => u.type === ACTION_TYPE).map((u) => u.id);
+  return [...new Set(uids.map(uidOf).filter((u) => u.type === ACTION_TYPE).map((u) => u.id))];
 }
 
 /** What a policy's conditions read: attribute names, whether they use `in`, whether they use `context` whole. */
@@ -528,6 +578,8 @@ interface Prepared {
   resourceUid: { type: string; id: string };
   resourceAttrs: Record<string, CedarContextValue>;
   resourceRoles: string[];
+  /** The resource is the principal itself (an agent messaging itself): one entity, the principal's. */
+  self: boolean;
   context: Record<string, CedarContextValue>;
 }
 
@@ -620,15 +672,17 @@ function prepare(req: PolicyRequest): Prepared {
       scope: list(t.scope, 'target.scope'),
     });
   }
+  const self = res.type === spec.principal && res.id === pid;
   return {
     spec,
     action,
+    self,
     principalUid: { type: spec.principal, id: pid },
     principalAttrs,
     principalRoles: roles,
     resourceUid: { type: res.type, id: res.id },
     resourceAttrs,
-    resourceRoles,
+    resourceRoles: self ? roles : resourceRoles,
     context,
   };
 }
@@ -640,12 +694,9 @@ function pick(all: Record<string, CedarContextValue>, slice: Slice): Record<stri
   return out;
 }
 
-function entity(uid: { type: string; id: string }, attrs: Record<string, CedarContextValue>, roles: string[], slice: Slice): EntityJson | undefined {
-  const a = pick(attrs, slice);
+function entity(uid: { type: string; id: string }, attrs: Record<string, CedarContextValue>, roles: string[], slice: Slice): EntityJson {
   const parents = slice.full || slice.parents ? roles.map((id) => ({ type: ROLE_TYPE, id })) : [];
-  // An entity without attributes or parents behaves exactly like an absent one.
-  if (parents.length === 0 && Object.keys(a).length === 0) return undefined;
-  return { uid, attrs: a, parents };
+  return { uid, attrs: pick(attrs, slice), parents };
 }
 
 // ------------------------------------------------------------------ the compiled policy
@@ -723,14 +774,8 @@ export class CompiledPolicy {
     try {
       const pset = sliceCache.acquire(slice.key, () => slice.ids.map((i) => (this.#indexed[i] as IndexedPolicy).info.text).join('\n'));
       if ('error' in pset) return failClosed(`policy error: cannot load policies: ${pset.error}`);
-      const entities: EntityJson[] = [];
-      const principal = entity(pr.principalUid, pr.principalAttrs, pr.principalRoles, slice);
-      if (principal) entities.push(principal);
-      const same = pr.resourceUid.type === pr.principalUid.type && pr.resourceUid.id === pr.principalUid.id;
-      if (!same) {
-        const resource = entity(pr.resourceUid, pr.resourceAttrs, pr.resourceRoles, slice);
-        if (resource) entities.push(resource);
-      }
+      const entities: EntityJson[] = [entity(pr.principalUid, pr.principalAttrs, pr.principalRoles, slice)];
+      if (!pr.self) entities.push(entity(pr.resourceUid, pr.resourceAttrs, pr.resourceRoles, slice));
       answer = statefulIsAuthorized({
         principal: pr.principalUid,
         action: { type: ACTION_TYPE, id: pr.action },
@@ -766,6 +811,7 @@ export class CompiledPolicy {
       if (id === undefined) return failClosed(`policy error: Cedar reported an unknown policy ${e.policyId}`);
       rawErrors.push({ policyId: id, error: e.error });
     }
+    rawErrors.sort((a, b) => (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : 0));
     const diagnostics = { reason, errors: rawErrors };
     const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
     const info = (id: string): PolicyInfo | undefined => this.#byId.get(id)?.info;

@@ -8,11 +8,13 @@ import { WardenError } from '../errors.js';
  */
 export class PolicyError extends WardenError {
   readonly problems: readonly string[];
+  readonly headline: string;
   constructor(problems: readonly string[], headline = 'policy rejected') {
     const shown = problems.slice(0, 50);
     const more = problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : '';
     super('BAD_INPUT', `${headline}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n  ${shown.join('\n  ')}${more}`);
     this.problems = problems;
+    this.headline = headline;
     this.name = 'PolicyError';
   }
 }

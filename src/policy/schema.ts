@@ -210,13 +210,13 @@ export type CedarContextValue = string | number | boolean | string[];
  * the field; a missing required field too.
  */
 export function checkContext(action: string, context: unknown): Record<string, CedarContextValue> {
-  const spec = ACTIONS[action];
+  const spec = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
   if (!spec) throw new BadInputError(`unknown action ${JSON.stringify(action)} (expected one of ${ACTION_IDS.join(', ')})`);
   if (context === undefined || context === null) context = {};
   if (typeof context !== 'object' || Array.isArray(context)) throw new BadInputError('context: expected an object');
   const out: Record<string, CedarContextValue> = {};
   for (const [name, value] of Object.entries(context as Record<string, unknown>)) {
-    const f = spec.context[name];
+    const f = Object.hasOwn(spec.context, name) ? spec.context[name] : undefined;
     if (!f) {
       throw new BadInputError(`context.${name}: unknown field for action ${action} (expected ${Object.keys(spec.context).filter((k) => !spec.context[k]?.computed).join(', ')})`);
     }

@@ -23,12 +23,16 @@ when { resource.tenant != principal.tenant };
 @id("forbid-shell-tools")
 @reason("generic shell tools are forbidden by policy; register a narrow tool instead")
 forbid (principal, action == Warden::Action::"tool.call", resource)
-when { ["shell", "exec", "run_command", "bash", "sh", "terminal", "powershell", "cmd"].contains(resource.name) };
+when { ["shell", "exec", "run_command", "bash", "sh", "terminal", "powershell", "cmd"].contains(resource.name) ||
+       resource.name like "*shell*" || resource.name like "*Shell*" || resource.name like "*SHELL*" ||
+       resource.name like "exec*" || resource.name like "Exec*" || resource.name like "EXEC*" };
 
 @id("forbid-shell-mcp-tools")
 @reason("generic shell tools are forbidden by policy; register a narrow tool instead")
 forbid (principal, action == Warden::Action::"mcp.request", resource)
-when { ["shell", "exec", "run_command", "bash", "sh", "terminal", "powershell", "cmd"].contains(resource.name) };
+when { ["shell", "exec", "run_command", "bash", "sh", "terminal", "powershell", "cmd"].contains(resource.name) ||
+       resource.name like "*shell*" || resource.name like "*Shell*" || resource.name like "*SHELL*" ||
+       resource.name like "exec*" || resource.name like "Exec*" || resource.name like "EXEC*" };
 
 // ---- Nothing scored critical runs, whoever allows it.
 @id("forbid-critical-risk")
@@ -62,15 +66,15 @@ when { principal.capabilities.contains(resource.name) };
 
 // ---- Payments: up to $10 (1000 cents) are allowed, more needs an approver.
 @id("payments-small")
-@reason("payment of at most $10")
+@reason("payment of at most $10 by an agent granted payments")
 permit (principal, action == Warden::Action::"tool.call", resource == Warden::Tool::"payments.send")
-when { context has amount && context.amount <= 1000 };
+when { (context.granted || principal.capabilities.contains(resource.name)) && context has amount && context.amount <= 1000 };
 
 @id("payments-need-approval")
 @approval("approver")
 @reason("payments over $10 need an approver")
 permit (principal, action == Warden::Action::"tool.call", resource == Warden::Tool::"payments.send")
-when { context has amount && context.amount > 1000 };
+when { (context.granted || principal.capabilities.contains(resource.name)) && context has amount && context.amount > 1000 };
 
 @id("payments-need-amount")
 @reason("payments.send needs a positive context.amount (in cents)")
@@ -79,10 +83,10 @@ unless { context has amount && context.amount > 0 };
 
 // ---- Data: reads within the agent's own tenant; personal data only redacted.
 @id("data-read-own-tenant")
-@reason("read within the agent's tenant")
+@reason("granted read within the agent's tenant")
 permit (principal, action == Warden::Action::"data.read", resource)
 when {
-  resource.tenant == principal.tenant &&
+  resource.tenant == principal.tenant && context.granted &&
   !(context has data_class && context.data_class == "pii")
 };
 
@@ -91,7 +95,7 @@ when {
 @reason("personal data is returned redacted")
 permit (principal, action == Warden::Action::"data.read", resource)
 when {
-  resource.tenant == principal.tenant &&
+  resource.tenant == principal.tenant && context.granted &&
   context has data_class && context.data_class == "pii"
 };
 

@@ -15,7 +15,7 @@ import { KeyedSerialiser } from '../identity/serial.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Receipt } from '../ledger/receipt.js';
 import type { Mutation, StateRecord, Store } from '../store/types.js';
-import { compilePolicy, diffPolicies, policyVersion, type CompiledPolicy } from './engine.js';
+import { compilePolicyAsync, diffPolicies, policyVersion, type CompiledPolicy } from './engine.js';
 
 export const POLICY_KIND = 'policy';
 export const POLICY_HEAD_KIND = 'policy_head';
@@ -68,6 +68,8 @@ interface PolicyBody {
 
 interface CacheEntry {
   value: ActivePolicy | undefined;
+  /** A version that could not be loaded: rethrown until the next check (no recompiling per request). */
+  error?: unknown;
   checkedAt: number;
 }
 
@@ -104,7 +106,10 @@ export class PolicyStore {
   /** The tenant's active policy, or undefined when none was ever deployed (callers deny). */
   async active(tenant: string): Promise<ActivePolicy | undefined> {
     const c = this.#cache.get(tenant);
-    if (c && Date.now() - c.checkedAt < this.#refreshMs) return c.value;
+    if (c && Date.now() - c.checkedAt < this.#refreshMs) {
+      if (c.error !== undefined) throw c.error;
+      return c.value;
+    }
     let loading = this.#loading.get(tenant);
     if (!loading) {
       loading = this.#reload(tenant, c).finally(() => this.#loading.delete(tenant));
@@ -119,7 +124,16 @@ export class PolicyStore {
     const head = await this.head(tenant);
     let value: ActivePolicy | undefined;
     if (head) {
-      value = prev?.value?.version === head.version ? prev.value : { version: head.version, policy: await this.#load(tenant, head.version) };
+      try {
+        value = prev?.value?.version === head.version ? prev.value : { version: head.version, policy: await this.#load(tenant, head.version) };
+      } catch (err) {
+        // Store errors are retried at once; a stored version that cannot be used is not
+        // recompiled on every request (callers deny meanwhile).
+        if (err instanceof WardenError && err.code !== 'STORE_ERROR' && (this.#generation.get(tenant) ?? 0) === generation) {
+          this.#cache.set(tenant, { value: undefined, error: err, checkedAt });
+        }
+        throw err;
+      }
     }
     // A deploy or rollback by this process while we were reading wins.
     if ((this.#generation.get(tenant) ?? 0) !== generation) return this.#cache.get(tenant)?.value;
@@ -143,7 +157,7 @@ export class PolicyStore {
     if (!r) throw new StoreError(`tenant ${tenant}: policy version ${version} is missing from the store`);
     const { text } = parseBody<PolicyBody>(r);
     if (policyVersion(text) !== version) throw new StoreError(`tenant ${tenant}: stored policy ${version} does not match its hash`);
-    const compiled = compilePolicy(text);
+    const compiled = await compilePolicyAsync(text);
     this.#remember(compiled);
     return compiled;
   }
@@ -154,11 +168,12 @@ export class PolicyStore {
     while (this.#compiled.size > COMPILED_CACHE) this.#compiled.delete(this.#compiled.keys().next().value as string);
   }
 
-  #compile(text: string): CompiledPolicy {
+  async #compile(text: string): Promise<CompiledPolicy> {
+    if (typeof text !== 'string') throw new BadInputError('policy text: expected a string');
     const version = policyVersion(text);
     const hit = this.#compiled.get(version);
     if (hit && hit.text === text) return hit;
-    const compiled = compilePolicy(text);
+    const compiled = await compilePolicyAsync(text);
     this.#remember(compiled);
     return compiled;
   }
@@ -168,7 +183,7 @@ export class PolicyStore {
    * deploying an older version again re-activates it (like a rollback, but receipted as a deploy).
    */
   async deploy(tenant: string, text: string, ctx: PolicyChangeContext = {}): Promise<PolicyChange> {
-    const compiled = this.#compile(text);
+    const compiled = await this.#compile(text);
     return this.#serial.run(tenant, async () => {
       const head = await this.head(tenant);
       if (head?.version === compiled.version) return { version: compiled.version, changed: false, previous: head.previous };
@@ -193,6 +208,7 @@ export class PolicyStore {
       const target = version === undefined ? head.previous : await this.resolve(tenant, version);
       if (!target) throw new WardenError('CONFLICT', `tenant ${tenant}: no previous policy version to roll back to`);
       if (target === head.version) return { version: target, changed: false, previous: head.previous };
+      if (!(await this.store.getRecord(tenant, POLICY_KIND, target))) throw new WardenError('NOT_FOUND', `tenant ${tenant} has no policy version ${target}`);
       // Compiled again: the stored text must still validate against this Warden's schema.
       const compiled = await this.#load(tenant, target);
       return this.#activate(tenant, compiled, head, new Date().toISOString(), [], 'policy.rollback', ctx);

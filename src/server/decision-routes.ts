@@ -8,7 +8,8 @@ import type { Warden } from '../context.js';
 import { AuthError, WardenError } from '../errors.js';
 import { DECISION_KIND, assertDecisionId, type DecisionRecordBody } from '../gateway/gateway.js';
 import { proveReceipt } from '../ledger/proofs.js';
-import { MAX_WHATIF, whatIf } from '../gateway/whatif.js';
+import { compilePolicyAsync } from '../policy/engine.js';
+import { MAX_WHATIF, whatIf } from '../policy/whatif.js';
 import type { RequestAuthenticator } from './auth.js';
 
 const ACTION = '^[a-z][a-z0-9_.-]{0,63}$';
@@ -223,6 +224,7 @@ const whatIfBody = {
 export function registerWhatIfRoute(app: FastifyInstance, w: Warden, authn: RequestAuthenticator): void {
   app.post<{ Body: { text: string; last?: number } }>('/v1/policy/whatif', { schema: { body: whatIfBody } }, async (req) => {
     const { principal } = await authn.operator(req, 'policy:read', 'policy');
-    return whatIf(w.store, principal.tenant, req.body.text, req.body.last ?? 1000);
+    // Compiling a large candidate runs on a worker thread: the server keeps answering.
+    return whatIf(w.store, principal.tenant, await compilePolicyAsync(req.body.text), req.body.last ?? 1000);
   });
 }

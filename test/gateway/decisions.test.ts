@@ -289,11 +289,11 @@ describe('policy over HTTP: versions, what-if, deploy, rollback', () => {
     const r = await call('POST', '/v1/policy/whatif', viewerToken, { text: WITHOUT_SEARCH, last: 500 });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.evaluated).toBeGreaterThan(3);
-    const searches = r.body.changed.filter((c: { resource: string }) => c.resource === 'tool:search');
+    const searches = r.body.changes.filter((c: { resource: string }) => c.resource === 'tool:search');
     expect(searches.length).toBeGreaterThan(0);
-    expect(searches[0]).toMatchObject({ before: 'allow', after: 'deny', policies_before: ['search-ok'], agent: 'payer' });
+    expect(searches[0]).toMatchObject({ before: { decision: 'allow', policies: ['search-ok'] }, after: { decision: 'deny' }, agent: 'payer' });
     // Only the retired permit's decisions change (and those of a policy deployed only briefly in between).
-    expect(r.body.changed.every((c: { resource: string; agent: string }) => c.resource === 'tool:search' || c.agent === 'fickle')).toBe(true);
+    expect(r.body.changes.every((c: { resource: string; agent: string }) => c.resource === 'tool:search' || c.agent === 'fickle')).toBe(true);
     expect((await call('GET', '/v1/policy', viewerToken)).body.version).toBe(before);
     expect((await call('POST', '/v1/policy/whatif', viewerToken, { text: 'permit (principal, action, resource);' })).status).toBe(400);
   });

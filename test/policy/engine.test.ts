@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BadInputError } from '../../src/errors.js';
-import { compilePolicy, diffPolicies, parsePolicyText, type PolicyDecision } from '../../src/policy/engine.js';
+import { ASYNC_COMPILE_BYTES, compilePolicy, compilePolicyAsync, diffPolicies, parsePolicyText, type PolicyDecision } from '../../src/policy/engine.js';
 import { PolicyError } from '../../src/policy/errors.js';
 import { parseResource, SCHEMA_TEXT } from '../../src/policy/schema.js';
 import { agent, BASE_CONTEXT, operator, pol, req } from './helpers.js';
@@ -82,6 +82,25 @@ describe('policy compilation', () => {
     expect(problems(' '.repeat(1024 * 1024 + 1))[0]).toMatch(/1048577 bytes; at most 1048576 \(1 MiB\)/);
     const many = Array.from({ length: 10_001 }, (_, i) => `@id("p${i}") permit(principal,action,resource);`).join('\n');
     expect(problems(many)).toEqual(['10001 policies; at most 10000 are accepted']);
+  }, 60_000);
+
+  it('compiles large texts on a worker thread with the same result and the same errors', async () => {
+    const many = (n: number): string => Array.from({ length: n }, (_, i) => pol(`p${i}`, `permit (principal == Warden::Agent::"a${i}", action == Warden::Action::"tool.call", resource) when { context.risk < ${i % 100} };`)).join('');
+    let text = many(10);
+    while (Buffer.byteLength(text) < ASYNC_COMPILE_BYTES) text = many(text.split('@id').length * 2);
+    const sync = compilePolicy(text);
+    const async = await compilePolicyAsync(text);
+    expect(async.version).toBe(sync.version);
+    expect(async.policies).toEqual(sync.policies);
+    const r = req({ principal: agent({ id: 'a7' }) }, { risk: 1 });
+    expect(async.evaluate(r)).toEqual(sync.evaluate(r));
+    expect(async.evaluate(r).decision).toBe('allow');
+    const broken = `${text}${pol('bad', 'permit (principal, action == Warden::Action::"tool.call", resource) when { context.amount > 1 };')}`;
+    const err = await compilePolicyAsync(broken).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PolicyError);
+    expect((err as PolicyError).problems).toEqual([expect.stringMatching(/^policy "bad" \(line \d+\): unable to guarantee safety of access to optional attribute `amount`/)]);
+    expect((err as PolicyError).message).toMatch(/^policy fails validation against the Warden schema: 1 problem/);
+    expect((await compilePolicyAsync(PERMIT_SEARCH)).size).toBe(1); // small texts: inline
   }, 60_000);
 
   it('diffs two texts by @id, ignoring comments and layout', () => {
@@ -207,6 +226,9 @@ describe('request checks', () => {
 
   it('refuses unknown, mistyped, out-of-range, computed and missing context fields, naming them', () => {
     expect(bad(req({}, { colour: 'red' }))).toMatch(/^context\.colour: unknown field/);
+    expect(bad(req({}, { constructor: 'x' }))).toMatch(/^context\.constructor: unknown field/);
+    expect(bad(req({}, JSON.parse('{"__proto__": {"risk": 1}}') as Record<string, unknown>))).toMatch(/^context\.__proto__: unknown field/);
+    expect(bad(req({ action: 'toString' }))).toMatch(/^action: expected one of/);
     expect(bad(req({}, { amount: 'ten' }))).toMatch(/^context\.amount: expected an integer/);
     expect(bad(req({}, { amount: 2 ** 53 }))).toMatch(/^context\.amount: expected an integer/);
     expect(bad(req({}, { amount: 1.5 }))).toMatch(/^context\.amount/);
