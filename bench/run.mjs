@@ -126,7 +126,7 @@ for (let k = 0; k < 3; k++) {
 report(`bulk verify of the export (${rep.entries.toLocaleString('en-US')}, worker_threads, median of 3)`, median(verifyRates), 'receipts/s', rawVerify, 1.5);
 
 // Passport verification (identity): uncached vs the verified-token cache, against raw verify.
-await sq.w.agents.create('default', { id: 'bench-agent', roles: ['reader'] });
+await sq.w.agents.create('default', { id: 'bench-agent', roles: ['reader'], capabilities: ['tools:read'] });
 const passport = await sq.w.passports.issue('default', 'bench-agent', { scope: ['tools:read'] });
 const uncached = [];
 for (let k = 0; k < 3; k++) {
