@@ -18,6 +18,26 @@ export interface ServerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer; clientCa?: string | Buffer };
 }
 
+interface SchemaError {
+  instancePath: string;
+  message?: string;
+  params: { additionalProperty?: string; allowedValues?: unknown[]; allowedValue?: unknown; missingProperty?: string };
+}
+
+/** A schema violation, said so that the caller can fix it: which field, and what was expected. */
+function validationMessage(err: unknown): string | undefined {
+  const v = (err as { validation?: SchemaError[]; validationContext?: string }).validation;
+  const first = v?.[0];
+  if (!first) return undefined;
+  const where = `${(err as { validationContext?: string }).validationContext ?? 'body'}${first.instancePath.replace(/\//g, '.')}`;
+  const p = first.params;
+  if (p.additionalProperty !== undefined) return `${where}: unknown field "${p.additionalProperty}"`;
+  if (p.missingProperty !== undefined) return `${where}: missing required field "${p.missingProperty}"`;
+  const allowed = p.allowedValues ?? (p.allowedValue !== undefined ? [p.allowedValue] : undefined);
+  if (allowed) return `${where}: must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
+  return `${where}: ${first.message ?? 'invalid'}`;
+}
+
 /** RFC 8693 requests are form-encoded; a repeated parameter is malformed (RFC 6749 §3.2). */
 function parseForm(body: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -138,7 +158,7 @@ export async function buildServer(w: Warden, options: ServerOptions = {}): Promi
   app.setErrorHandler((err, _req, reply) => {
     const status = (err as { statusCode?: number }).statusCode && !(err instanceof WardenError) ? ((err as { statusCode: number }).statusCode) : statusFor(err);
     // Internal faults are not described to clients; the code is enough to report them.
-    const message = status >= 500 ? 'internal error' : (err as Error).message;
+    const message = status >= 500 ? 'internal error' : validationMessage(err) ?? (err as Error).message;
     if (status === 401) void reply.header('www-authenticate', 'Bearer realm="warden", error="invalid_token"');
     void reply.status(status).send({ error: { code: err instanceof WardenError ? err.code : status >= 500 ? 'INTERNAL' : 'BAD_INPUT', message } });
   });

@@ -62,3 +62,17 @@ describe('OpenAPI', () => {
     }
   });
 });
+
+describe('schema errors name the field', () => {
+  it('unknown, missing and out-of-range fields are named in the 400', async () => {
+    const op = (await t.w.operators.create('default', { id: 'schema-admin', roles: ['admin'] }, { withToken: true })).token?.token as string;
+    const post = async (url: string, payload: Record<string, unknown>): Promise<string> => {
+      const r = await app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${op}` }, payload });
+      expect(r.statusCode).toBe(400);
+      return (r.json() as { error: { message: string } }).error.message;
+    };
+    expect(await post('/v1/agents', { id: 'x1', colour: 'red' })).toBe('body: unknown field "colour"');
+    expect(await post('/v1/agents', { type: 'agent' })).toBe('body: missing required field "id"');
+    expect(await post('/v1/agents', { id: 'x2', tier: 'cloud' })).toBe('body.tier: must be one of "process", "container", "microvm", "docker"');
+  });
+});
