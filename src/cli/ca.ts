@@ -6,7 +6,7 @@ import { CONFIG_FILE, loadConfig } from '../config/load.js';
 import { FileKeyProvider } from '../crypto/key-provider.js';
 import { BadInputError, ConfigError } from '../errors.js';
 import { DEFAULT_LEAF_TTL_MS, MAX_LEAF_TTL_MS, caPaths, initCa, issueCertificate } from '../identity/ca.js';
-import { dataOption, tenantOption } from './common.js';
+import { dataOption, tenantOption, withTenant } from './common.js';
 
 /** The data dir's config and master key; the data dir must exist (`warden init` creates it). */
 function openDataDir(data: string): { dataDir: string; provider: FileKeyProvider; origin: string } {
@@ -93,6 +93,8 @@ export function registerCa(program: Command): void {
           if (statSync(opts.csr).size > 64 * 1024) throw new BadInputError(`${opts.csr} is too large for a CSR`);
           csrPem = readFileSync(opts.csr, 'utf8');
         }
+        // A certificate for a tenant that does not exist would name nobody: refused like every --tenant command.
+        await withTenant(opts, async () => undefined);
         const { dataDir, provider } = openDataDir(opts.data);
         const r = await issueCertificate({
           dataDir,

@@ -118,6 +118,10 @@ export function showConfig(config: WardenConfig): string {
   (copy.keys as Record<string, unknown>).rotation_interval = formatDuration(config.keys.rotation_interval);
   (copy.keys as Record<string, unknown>).retiring_grace = formatDuration(config.keys.retiring_grace);
   (copy.ledger as Record<string, unknown>).checkpoint_interval = formatDuration(config.ledger.checkpoint_interval);
+  const identity = copy.identity as unknown as Record<string, unknown>;
+  for (const k of ['passport_ttl', 'passport_max_ttl', 'clock_skew', 'operator_token_ttl'] as const) identity[k] = formatDuration(config.identity[k]);
+  identity.oidc = config.identity.oidc.map((p) => ({ ...p, cache_max_age: formatDuration(p.cache_max_age), cooldown: formatDuration(p.cooldown) }));
+  (copy.gateway as unknown as Record<string, unknown>).approval_ttl = formatDuration(config.gateway.approval_ttl);
   if (copy.store.url) {
     try {
       const u = new URL(copy.store.url);

@@ -142,5 +142,13 @@ describe('warden agents keys CLI', () => {
     expect(bound.code, bound.err).toBe(0);
     expect(decodeJwt(bound.out.trim()).cnf).toEqual({ 'x5t#S256': certificateThumbprint(pem) });
     expect(w('passports', 'issue', '--agent', 'signer', '--cert', join(tmp, 'nope.pem')).code).toBe(2);
+    // Another agent's certificate would make the passport unusable: refused.
+    const otherCert = join(tmp, 'other.pem');
+    expect(w('ca', 'issue', '--agent', 'other', '--out-cert', otherCert, '--out-key', join(tmp, 'other.key')).code).toBe(0);
+    const mismatch = w('passports', 'issue', '--agent', 'signer', '--cert', otherCert);
+    expect(mismatch.code).toBe(2);
+    expect(mismatch.err).toContain('is not agent "signer"');
+    // Certificates only for tenants that exist.
+    expect(w('ca', 'issue', '--tenant', 'nope', '--agent', 'x', '--out-cert', join(tmp, 'x.pem'), '--out-key', join(tmp, 'x.key')).code).toBe(2);
   });
 });

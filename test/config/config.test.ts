@@ -53,6 +53,14 @@ describe('configuration', () => {
     expect(text).toContain('REDACTED');
   });
 
+  it('shows every duration as written, not in milliseconds', () => {
+    const text = showConfig(loadConfig(dirWith('gateway:\n  approval_ttl: 5m\n'), {}).config);
+    expect(text).toMatch(/passport_ttl: 15m/);
+    expect(text).toMatch(/approval_ttl: 5m/);
+    expect(text).toMatch(/rotation_interval: 90d/);
+    expect(text).not.toMatch(/: 900000\b/);
+  });
+
   it('parses durations strictly', () => {
     expect(parseDuration('250ms')).toBe(250);
     expect(parseDuration('90d')).toBe(90 * 86_400_000);

@@ -1,3 +1,4 @@
+import { openWarden } from '../../src/context.js';
 import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -40,6 +41,16 @@ function newDataDir(origin = 'test.warden/log'): { dir: string; provider: FileKe
   tmpDirs.push(dir);
   writeFileSync(join(dir, 'warden.yaml'), `version: 1\norigin: ${origin}\n`);
   return { dir, provider: FileKeyProvider.open(join(dir, 'master.key'), { create: true }) };
+}
+
+/** Gives the data directory its store and the tenant (ca issue refuses unknown tenants). */
+async function withTenantStore(dir: string, tenant: string): Promise<void> {
+  const w = await openWarden(dir, { create: true });
+  try {
+    await w.ensureTenant(tenant);
+  } finally {
+    await w.close();
+  }
 }
 
 function uris(pem: string): string[] {
@@ -580,6 +591,7 @@ describe('warden ca (CLI)', () => {
   it('ca issue writes a 0600 key file, never prints the key, and never overwrites a key file', async () => {
     const { dir: d } = newDataDir();
     await run('ca', 'init', '--data', d, '--trust-domain', TD);
+    await withTenantStore(d, 'acme'); // certificates only for tenants that exist
     await expect(run('ca', 'issue', '--data', d, '--tenant', 'acme', '--agent', 'bot')).rejects.toThrow(/--out-key/);
     await expect(run('ca', 'issue', '--data', d, '--tenant', 'acme', '--agent', 'a', '--service', 'b', '--out-key', join(d, 'k'))).rejects.toThrow(/exactly one/);
     await expect(run('ca', 'issue', '--data', d, '--tenant', 'acme', '--agent', 'a', '--ttl', '31d', '--out-key', join(d, 'k'))).rejects.toThrow(/--ttl/);
@@ -603,6 +615,7 @@ describe('warden ca (CLI)', () => {
   it('ca issue --csr prints only the certificate on stdout; --out-key is refused with a CSR', async () => {
     const { dir: d } = newDataDir();
     await run('ca', 'init', '--data', d, '--trust-domain', TD);
+    await withTenantStore(d, 'acme'); // certificates only for tenants that exist
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const keys = {
       privateKey: await crypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']),
