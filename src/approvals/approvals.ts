@@ -185,7 +185,8 @@ export class Approvals {
           action: a.action, resource: a.resource, context: a.context as never,
         },
       }],
-      { mutations: [{ op: 'putRecord', record: toRecord(a, a.resolved_at ?? new Date().toISOString()) }], system: true },
+      // Only from pending, checked in the store transaction: another process may have resolved it.
+      { mutations: [{ op: 'putRecord', record: toRecord(a, a.resolved_at ?? new Date().toISOString()), expectState: 'pending' }], system: true },
     );
     return receipt as Receipt;
   }

@@ -14,11 +14,16 @@ export interface WebhookConfig {
   format: 'generic' | 'slack';
 }
 
+/** Slack mrkdwn control characters: agent-chosen text must not become a link or a mention. */
+function slackEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 export function approvalMessage(a: Approval, format: WebhookConfig['format']): unknown {
   if (format === 'slack') {
     const who = [a.agent && `agent ${a.agent}`, a.human && `for ${a.human}`].filter(Boolean).join(' ');
     return {
-      text: `Approval needed (${a.role}): ${who} wants ${a.action} on ${a.resource} — tenant ${a.tenant}, expires ${a.expires_at}. ` +
+      text: slackEscape(`Approval needed (${a.role}): ${who} wants ${a.action} on ${a.resource} — tenant ${a.tenant}, expires ${a.expires_at}. `) +
         `Approve: warden approvals approve ${a.id} --reason "…"`,
     };
   }

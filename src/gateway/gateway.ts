@@ -5,7 +5,7 @@
  * approval, if any). Fail closed: any error in policy or storage is a deny; an allow that could
  * not be receipted is never returned.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Approval, Approvals } from '../approvals/approvals.js';
 import { BadInputError, WardenError } from '../errors.js';
 import type { AuthAudit } from '../identity/audit.js';
@@ -105,7 +105,8 @@ export class Gateway {
    * bounded memo keyed by both is safe; results with evaluation errors are never kept.
    */
   #evaluate(version: string, policy: { evaluate(req: PolicyRequest): PolicyDecision }, request: PolicyRequest): PolicyDecision {
-    const key = `${version}\n${JSON.stringify(request)}`;
+    // Keyed by a digest: agents choose the request's size, the memo's memory stays bounded.
+    const key = createHash('sha256').update(version).update('\n').update(JSON.stringify(request)).digest('base64url');
     const hit = this.#memo.get(key);
     if (hit) {
       this.#memo.delete(key);
@@ -141,9 +142,15 @@ export class Gateway {
     // 3. Agent state is enforced by passport verification; the registry adds trust level and type.
     const agent = await this.store.getAgent(tenant, claims.sub);
     const context = { ...(req.context ?? {}) };
-    // These describe who acts and how risky it is: Warden sets them, an agent may not.
-    for (const k of COMPUTED_CONTEXT) {
-      if (Object.hasOwn(context, k)) throw new BadInputError(`context.${k} is set by Warden, not by the caller`);
+    // These describe who acts and how risky it is: Warden sets them, an agent may not (a
+    // receipted refusal, like every other bad request).
+    const forged = COMPUTED_CONTEXT.find((k) => Object.hasOwn(context, k));
+    if (forged !== undefined) {
+      const err = new BadInputError(`context.${forged} is set by Warden, not by the caller`);
+      await this.#record(caller, req, id, corr, undefined, {
+        decision: 'deny', policies: [], reasons: [`invalid request: ${err.message}`], obligations: [], errors: [],
+      }, { score: 100, level: 'critical' });
+      throw err;
     }
     const risk = assessRisk(
       {
@@ -279,7 +286,7 @@ export class Gateway {
     const body = JSON.parse(rec.body) as DecisionRecordBody;
     // Another agent's decision is "not found": its existence is not revealed.
     if (body.agent !== caller.passport.claims.sub) throw new WardenError('NOT_FOUND', `no decision ${decisionId}`);
-    if (body.outcome) throw new WardenError('CONFLICT', `the outcome of ${decisionId} was already reported`);
+    if (body.outcome || rec.state === 'reported') throw new WardenError('CONFLICT', `the outcome of ${decisionId} was already reported`);
     let allowed = body.decision === 'allow' || body.decision === 'allow_with_conditions';
     if (body.decision === 'require_approval' && body.approval_id) allowed = (await this.approvals.get(tenant, body.approval_id)).state === 'approved';
     const now = new Date().toISOString();
@@ -297,7 +304,8 @@ export class Gateway {
         correlation_id: body.correlation_id ?? correlationId,
         payload: { decision_id: decisionId, decision_seq: body.receipt.seq, status: report.status, allowed, ...(report.details ? { details: report.details } : {}) },
       }],
-      { system: true, mutations: [{ op: 'putRecord', record: { ...rec, updated_at: now, body: JSON.stringify(next) } }] },
+      // Once only, checked in the store transaction (concurrent reports: one wins, the rest get 409).
+      { system: true, mutations: [{ op: 'putRecord', record: { ...rec, state: 'reported', updated_at: now, body: JSON.stringify(next) }, expectState: rec.state }] },
     );
     const r = receipt as { seq: number; id: string };
     return { receipt: { tenant, seq: r.seq, id: r.id } };

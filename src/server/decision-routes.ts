@@ -55,8 +55,11 @@ const resolveBody = {
 } as const;
 
 const MAX_WAIT_S = 30;
+/** Long-polls held open at once per tenant; beyond it a poll answers at once (no waiting). */
+const MAX_WAITING_PER_TENANT = 64;
 
 export function registerDecisionRoutes(app: FastifyInstance, w: Warden, authn: RequestAuthenticator): void {
+  const waiting = new Map<string, number>();
   /** The caller must be an agent with a passport (operators administer, agents act). */
   const agentCaller = async (req: Parameters<RequestAuthenticator['caller']>[0]) => {
     const c = await authn.caller(req);
@@ -117,12 +120,20 @@ export function registerDecisionRoutes(app: FastifyInstance, w: Warden, authn: R
       const c = await authn.caller(req);
       if (c.principal.kind === 'operator') w.operators.authorize(c.principal, 'approvals:read');
       const tenant = c.principal.tenant;
-      const deadline = Date.now() + (req.query.wait ?? 0) * 1000;
-      for (;;) {
-        const a = await w.approvals.get(tenant, req.params.id);
-        if (c.principal.kind === 'agent' && a.agent !== c.principal.passport.claims.sub) throw new WardenError('NOT_FOUND', `no approval ${req.params.id}`);
-        if (a.state !== 'pending' || Date.now() >= deadline || req.raw.destroyed) return a;
-        await new Promise((r) => setTimeout(r, Math.min(250, Math.max(10, deadline - Date.now()))));
+      const busy = (waiting.get(tenant) ?? 0) >= MAX_WAITING_PER_TENANT;
+      const deadline = Date.now() + (busy ? 0 : (req.query.wait ?? 0)) * 1000;
+      waiting.set(tenant, (waiting.get(tenant) ?? 0) + 1);
+      try {
+        for (;;) {
+          const a = await w.approvals.get(tenant, req.params.id);
+          if (c.principal.kind === 'agent' && a.agent !== c.principal.passport.claims.sub) throw new WardenError('NOT_FOUND', `no approval ${req.params.id}`);
+          if (a.state !== 'pending' || Date.now() >= deadline || req.raw.destroyed) return a;
+          await new Promise((r) => setTimeout(r, Math.min(250, Math.max(10, deadline - Date.now()))));
+        }
+      } finally {
+        const n = (waiting.get(tenant) ?? 1) - 1;
+        if (n > 0) waiting.set(tenant, n);
+        else waiting.delete(tenant);
       }
     },
   );

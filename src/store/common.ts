@@ -282,6 +282,12 @@ export const apiTokenValues = (t: ApiTokenRecord): unknown[] => [
 export const RECORD_COLUMNS = 'tenant, kind, id, state, created_at, updated_at, body';
 export const RECORD_UPSERT =
   'ON CONFLICT (tenant, kind, id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, body = excluded.body';
+export function stateConflict(r: StateRecord, expected: string, found: string | undefined): StoreError {
+  return new StoreError(
+    `${r.kind} ${r.id} is ${found ?? 'missing'}, expected ${expected} (changed concurrently)`,
+    { code: found === undefined ? 'NOT_FOUND' : 'CONFLICT' },
+  );
+}
 export const recordValues = (r: StateRecord): unknown[] => [r.tenant, r.kind, r.id, r.state, r.created_at, r.updated_at, r.body];
 /** `listRecords` limit: default 100, clamped to 1..10 000. */
 export function recordLimit(limit: number | undefined): number {

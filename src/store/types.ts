@@ -155,8 +155,12 @@ export type Mutation =
   | { op: 'putOperator'; operator: OperatorRecord }
   /** Inserts a new API token (token_id must be new). */
   | { op: 'putApiToken'; token: ApiTokenRecord }
-  /** Inserts or replaces the state record (tenant, kind, id). */
-  | { op: 'putRecord'; record: StateRecord }
+  /**
+   * Inserts or replaces the state record (tenant, kind, id). With `expectState`, the record must
+   * exist in that state, checked inside the transaction: otherwise the whole append is refused
+   * with CONFLICT (so two processes cannot both resolve one approval).
+   */
+  | { op: 'putRecord'; record: StateRecord; expectState?: string }
   /** Sets revoked_at of the tenant's token (kept if already revoked); NOT_FOUND if absent. */
   | { op: 'revokeApiToken'; tenant: string; token_id: string; revoked_at: string }
   | {

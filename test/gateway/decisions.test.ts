@@ -167,6 +167,7 @@ describe('the agent cannot talk its way in', () => {
       const r = await decide({ action: 'tool.call', resource: 'tool:search', context: { [k]: k === 'risk' ? 0 : 'ceo@example.com' } });
       expect(r.status, k).toBe(400);
       expect(r.body.error.message).toBe(`context.${k} is set by Warden, not by the caller`);
+      expect(JSON.parse((await exportLines(t.w)).at(-1) as string)).toMatchObject({ kind: 'decision', decision: 'deny', reasons: [`invalid request: context.${k} is set by Warden, not by the caller`] });
     }
   });
 
@@ -232,6 +233,30 @@ describe('approvals', () => {
     expect(late.status).toBe(409);
     expect((await call('GET', `/v1/approvals/${id}`, agentToken)).body).toMatchObject({ state: 'expired' });
     expect((await exportLines(t.w)).map((l) => JSON.parse(l)).filter((x) => x.action === 'approval.expire' && x.payload.approval_id === id)).toHaveLength(1);
+  });
+});
+
+describe('once only, across processes', () => {
+  it('an approval resolved concurrently by two processes ends in exactly one state with one receipt', async () => {
+    const other = await t.reopen(); // another "process" on the same store: its own locks
+    const r = await decide({ action: 'tool.call', resource: 'tool:payments.send', context: { amount: 7777 } });
+    const id = r.body.approval.id as string;
+    const results = await Promise.allSettled([
+      t.w.approvals.resolve('default', id, { human: 'paula', roles: ['approver'] }, 'approve', 'ok'),
+      other.approvals.resolve('default', id, { human: 'bob', roles: ['approver'] }, 'deny', 'no'),
+    ]);
+    expect(results.filter((x) => x.status === 'fulfilled')).toHaveLength(1);
+    expect((results.find((x) => x.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ code: 'CONFLICT' });
+    const resolutions = (await exportLines(t.w)).map((l) => JSON.parse(l)).filter((x) => x.kind === 'approval' && x.payload.approval_id === id);
+    expect(resolutions).toHaveLength(1);
+    expect((await t.w.approvals.get('default', id)).state).toBe(resolutions[0].payload.state);
+  });
+
+  it('concurrent outcome reports: one is receipted, the others get 409', async () => {
+    const r = await decide({ action: 'tool.call', resource: 'tool:search' });
+    const reports = await Promise.all([0, 1, 2].map((i) => call('POST', `/v1/decisions/${r.body.id}/outcome`, agentToken, { status: i ? 'failed' : 'succeeded' })));
+    expect(reports.map((x) => x.status).sort()).toEqual([201, 409, 409]);
+    expect((await exportLines(t.w)).map((l) => JSON.parse(l)).filter((x) => x.kind === 'outcome' && x.payload.decision_id === r.body.id)).toHaveLength(1);
   });
 });
 
@@ -313,5 +338,21 @@ describe('policy over HTTP: versions, what-if, deploy, rollback', () => {
     expect((await call('GET', '/v1/policy/versions', viewerToken)).body.versions.length).toBeGreaterThanOrEqual(2);
     const invalid = await call('POST', '/v1/policy', aliceToken, { text: '@id("x") permit (principal, action == Warden::Action::"nope", resource);' });
     expect(invalid.status).toBe(400);
+  });
+});
+
+describe('approval webhook payloads', () => {
+  it('escapes agent-chosen text in Slack messages (no injected links or mentions)', async () => {
+    const { approvalMessage } = await import('../../src/approvals/webhook.js');
+    const a = {
+      id: 'apr_xxxxxxxxxxxxxxxx', tenant: 'default', decision_id: 'dec_x', role: 'approver', state: 'pending' as const, agent: 'bot', human: null, service: null,
+      action: 'tool.call', resource: 'tool:x <https://evil.example|Approve here> <!channel>', context: {}, reasons: [], correlation_id: null,
+      requested_at: '', expires_at: '', resolved_at: null, resolved_by: null, reason: null,
+    };
+    const text = (approvalMessage(a, 'slack') as { text: string }).text;
+    expect(text).not.toContain('<https://evil.example');
+    expect(text).not.toContain('<!channel>');
+    expect(text).toContain('&lt;https://evil.example|Approve here&gt;');
+    expect(approvalMessage(a, 'generic')).toEqual({ type: 'approval.requested', approval: a });
   });
 });

@@ -368,6 +368,14 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         expect((await store.listRecords(T, 'approval', { state: 'pending' })).map((r) => r.id)).toEqual(['bb']);
         expect(await store.listRecords(T, 'approval', { limit: 1 })).toHaveLength(1);
         await rejection(store.listRecords(T, 'approval', { limit: 0 }), 'STORE_ERROR');
+        // expectState: the write happens only from that state, else the whole append is refused.
+        const approved = rec('bb', { state: 'approved', body: '{"by":"x"}' });
+        await store.append(T, (head) => ({ rows: chainedRows(head, 1, 'e'), mutations: [{ op: 'putRecord', record: approved, expectState: 'pending' }] }));
+        const sizeBefore = (await store.head(T)).size;
+        await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'f'), mutations: [{ op: 'putRecord', record: rec('bb', { state: 'denied' }), expectState: 'pending' }] })), 'CONFLICT');
+        await rejection(store.append(T, () => ({ rows: [], mutations: [{ op: 'putRecord', record: rec('ghost'), expectState: 'pending' }] })), 'NOT_FOUND');
+        expect((await store.getRecord(T, 'approval', 'bb'))?.state).toBe('approved');
+        expect((await store.head(T)).size).toBe(sizeBefore);
         // A failed append writes neither its receipts nor its records.
         await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'z'), mutations: [{ op: 'putRecord', record: rec('dddd') }, { op: 'putRecord', record: rec('x', { tenant: 'zeta' }) }] })), 'STORE_ERROR');
         expect(await store.getRecord(T, 'approval', 'dddd')).toBeUndefined();

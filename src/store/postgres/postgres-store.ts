@@ -20,6 +20,7 @@ import {
   RECORD_UPSERT,
   recordLimit,
   recordValues,
+  stateConflict,
   AGENT_UPSERT,
   BuilderFailure,
   KEY_COLUMNS,
@@ -267,6 +268,11 @@ export class PostgresStore implements Store {
       return;
     }
     if (m.op === 'putRecord') {
+      if (m.expectState !== undefined) {
+        // The tenant's log head is locked (FOR UPDATE) for this transaction: the check cannot race.
+        const cur = await c.query<{ state: string }>('SELECT state FROM records WHERE tenant = $1 AND kind = $2 AND id = $3', [m.record.tenant, m.record.kind, m.record.id]);
+        if (cur.rows[0]?.state !== m.expectState) throw stateConflict(m.record, m.expectState, cur.rows[0]?.state);
+      }
       await c.query(`INSERT INTO records (${RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ${RECORD_UPSERT}`, recordValues(m.record));
       return;
     }

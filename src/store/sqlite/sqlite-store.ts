@@ -20,6 +20,7 @@ import {
   RECORD_UPSERT,
   recordLimit,
   recordValues,
+  stateConflict,
   AGENT_UPSERT,
   BuilderFailure,
   KEY_COLUMNS,
@@ -300,6 +301,10 @@ export class SqliteStore implements Store {
       return;
     }
     if (m.op === 'putRecord') {
+      if (m.expectState !== undefined) {
+        const cur = s.getRecord.get(m.record.tenant, m.record.kind, m.record.id);
+        if (cur?.state !== m.expectState) throw stateConflict(m.record, m.expectState, cur?.state);
+      }
       s.putRecord.run(...recordValues(m.record));
       return;
     }
