@@ -99,9 +99,10 @@ const jwk = {
 } as const;
 
 /**
- * The HTTP API. This first version serves what is public by design in a transparency log —
- * health, trust bundles and signed checkpoints. Receipt reads and decisions arrive with
- * authenticated routes (identity and gateway issues).
+ * The HTTP API: public transparency endpoints (health, trust bundle, JWKS, checkpoints, metrics),
+ * the identity routes (admin API, token exchange, agent keys), the decision gateway, approvals,
+ * policy versions and receipts. One error format; every body schema-validated (unknown fields
+ * refused); optional TLS 1.3 with required client certificates.
  */
 export async function buildServer(w: Warden, options: ServerOptions = {}): Promise<FastifyInstance> {
   const level = w.loaded.config.log.level;
