@@ -12,6 +12,14 @@ const FIELDS = [
 ] as const;
 const FIELD_SET: ReadonlySet<string> = new Set(FIELDS);
 const HEX64 = /^[0-9a-f]{64}$/;
+const tenantJsonCache = new WeakMap<Trust, string>();
+/** The bundle's tenant as JSON text, computed once per trust bundle (the hot loop needs it per entry). */
+function tenantJson(trust: Trust): string {
+  let t = tenantJsonCache.get(trust);
+  if (t === undefined) tenantJsonCache.set(trust, (t = JSON.stringify(trust.bundle.tenant)));
+  return t;
+}
+
 /** The last valid `ts` seen and its value (a cache: only ever holds a string that parsed). */
 const lastTs: { text: string | undefined; ms: number } = { text: undefined, ms: 0 };
 
@@ -73,9 +81,11 @@ export function verifyEntry(line: string, trust: Trust, expectedSeq: number): Ve
   // cutting it out gives the statement S the key signed. If the signature verifies over those
   // bytes, the line is exactly the signer's canonical L with its sig — no re-canonicalisation
   // needed. Only on failure is the line canonicalised, to say *why* it fails.
-  const suffix = `,"tenant":${JSON.stringify(r.tenant)},"ts":${JSON.stringify(r.ts)},"v":1}`;
+  // tenant equals the bundle's (checked above); ts matched the strict RFC 3339 pattern and the
+  // signature value strict base64, so neither needs JSON escaping.
+  const suffix = `,"tenant":${tenantJson(trust)},"ts":"${r.ts as string}","v":1}`;
   // JCS of {alg, kid, value}: keys already in order, strings serialised as JSON.stringify does.
-  const sigText = `,"sig":{"alg":"Ed25519","kid":${JSON.stringify(sig.kid)},"value":${JSON.stringify(sig.value)}}`;
+  const sigText = `,"sig":{"alg":"Ed25519","kid":${JSON.stringify(sig.kid)},"value":"${sig.value}"}`;
   const cut = line.length - suffix.length - sigText.length;
   if (cut > 0 && line.endsWith(suffix) && line.startsWith(sigText, cut)) {
     const statement = line.slice(0, cut) + suffix;
