@@ -31,19 +31,20 @@ const tenantQuery = {
   properties: { tenant: { type: 'string', pattern: TENANT_NAME.source } },
   additionalProperties: false,
 } as const;
+/** The agent fields an operator sets at creation and may change later. */
+const agentFields = {
+  type: { type: 'string', pattern: AGENT_ID.source },
+  owner: { type: ['string', 'null'], minLength: 1, maxLength: 256 },
+  roles: claimList,
+  capabilities: claimList,
+  trust_level: { type: 'integer', minimum: 0, maximum: 100 },
+  tier: { type: 'string', enum: [...AGENT_TIERS] },
+} as const;
 const createAgentBody = {
   type: 'object',
   required: ['id'],
   additionalProperties: false,
-  properties: {
-    id: { type: 'string', pattern: AGENT_ID.source },
-    type: { type: 'string', pattern: AGENT_ID.source },
-    owner: { type: ['string', 'null'], minLength: 1, maxLength: 256 },
-    roles: claimList,
-    capabilities: claimList,
-    trust_level: { type: 'integer', minimum: 0, maximum: 100 },
-    tier: { type: 'string', enum: [...AGENT_TIERS] },
-  },
+  properties: { id: { type: 'string', pattern: AGENT_ID.source }, ...agentFields },
 } as const;
 const reasonBody = {
   type: 'object',
@@ -74,15 +75,7 @@ const updateAgentBody = {
   type: 'object',
   additionalProperties: false,
   minProperties: 1,
-  properties: {
-    type: { type: 'string', pattern: AGENT_ID.source },
-    owner: { type: ['string', 'null'], minLength: 1, maxLength: 256 },
-    roles: claimList,
-    capabilities: claimList,
-    trust_level: { type: 'integer', minimum: 0, maximum: 100 },
-    tier: { type: 'string', enum: [...AGENT_TIERS] },
-    public_key: publicKey,
-  },
+  properties: { ...agentFields, public_key: publicKey },
 } as const;
 const passportResponse = {
   type: 'object',
