@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Warden } from '../context.js';
@@ -120,6 +121,9 @@ export async function buildServer(w: Warden, options: ServerOptions = {}): Promi
       : {}),
     logger: level === 'silent' ? false : { level },
     bodyLimit: w.loaded.config.server.body_limit,
+    // Request ids become correlation ids in receipts: unique across restarts and processes,
+    // unlike fastify's per-process counter (req-1, req-2, …).
+    genReqId: () => `req_${randomBytes(12).toString('base64url')}`,
     // Unknown body fields are refused (400), not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
   });

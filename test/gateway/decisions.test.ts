@@ -96,6 +96,14 @@ describe('decisions', () => {
     });
   });
 
+  it('without a correlation id, each decision gets a unique request id (never a per-process counter)', async () => {
+    const a = await decide({ action: 'tool.call', resource: 'tool:search' });
+    const b = await decide({ action: 'tool.call', resource: 'tool:search' });
+    const [ra, rb] = [await receiptAt(a.body.receipt.seq), await receiptAt(b.body.receipt.seq)];
+    expect(ra.correlation_id).toMatch(/^req_[A-Za-z0-9_-]{16}$/);
+    expect(ra.correlation_id).not.toBe(rb.correlation_id);
+  });
+
   it('(seed 1) an unauthorized action is denied AND receipted', async () => {
     const r = await decide({ action: 'tool.call', resource: 'tool:delete_everything' });
     expect(r.body).toMatchObject({ decision: 'deny', reasons: ['no applicable permit'] });
