@@ -4,7 +4,8 @@ import type { AgentRecord } from '../store/types.js';
 import { BadInputError } from '../errors.js';
 import { tenantOption, withTenant } from './common.js';
 
-export const collect = (v: string, prev: string[]): string[] => [...prev, v];
+/** Repeatable options; `prev` is undefined on the first use when the option has no default. */
+export const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 function readJsonFile(file: string, flag: string): unknown {
   let text: string;

@@ -14,13 +14,13 @@ export function registerOperators(program: Command): void {
   tenantOption(operators.command('create'))
     .description('create an operator and print its API token (shown once, never stored)')
     .requiredOption('--id <id>', 'operator id (a-z, 0-9, _ . -)')
-    .option('--role <role>', 'role (repeatable): admin, operator, developer, viewer, approver or a custom role (default viewer)', collect, [])
+    .option('--role <role>', 'role (repeatable): admin, operator, developer, viewer, approver or a custom role (default: viewer)', collect)
     .option('--name <name>', 'display name')
-    .action(async (opts: { data: string; tenant: string; id: string; role: string[]; name?: string }) => {
+    .action(async (opts: { data: string; tenant: string; id: string; role?: string[]; name?: string }) => {
       await withTenant(opts, async (w) => {
         const { operator, token } = await w.operators.create(
           opts.tenant,
-          { id: opts.id, roles: opts.role.length ? opts.role : ['viewer'], display_name: opts.name ?? null },
+          { id: opts.id, roles: opts.role?.length ? opts.role : ['viewer'], display_name: opts.name ?? null },
           { withToken: true, actor: { human: 'cli' } },
         );
         process.stderr.write(`warden: created operator ${operator.id} (${operator.roles.join(', ')}); API token id ${token?.token_id}, expires ${token?.expires_at}. The token is shown ONCE:\n`);

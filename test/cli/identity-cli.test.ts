@@ -37,6 +37,9 @@ describe('warden agents / passports CLI', () => {
     expect(w('passports', 'issue', '--agent', 'bot').code).toBe(1); // FORBIDDEN: not active
     expect(w('agents', 'resume', 'bot').code).toBe(0);
     expect(w('agents', 'update', 'bot', '--trust-level', '7').code).toBe(0);
+    // Repeatable options replace the lists.
+    expect(w('agents', 'update', 'bot', '--role', 'reader', '--role', 'auditor', '--capability', 'tool:search', '--capability', 'files:read').code).toBe(0);
+    expect(w('agents', 'show', 'bot').out).toMatch(/roles: +reader, auditor/);
     expect(w('agents', 'create', '--id', 'gone').code).toBe(0);
     expect(w('agents', 'quarantine', 'gone').code).toBe(0);
     expect(w('agents', 'delete', 'gone').code).toBe(0);
