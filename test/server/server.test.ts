@@ -57,7 +57,11 @@ describe('OpenAPI', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json() as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toBe('3.1.0');
-    for (const path of ['/healthz', '/v1/whoami', '/v1/agents', '/.well-known/jwks.json', '/v1/ledger/{tenant}/checkpoint']) {
+    for (const path of [
+      '/healthz', '/v1/whoami', '/v1/agents', '/.well-known/jwks.json', '/v1/ledger/{tenant}/checkpoint',
+      '/v1/token', '/v1/decisions', '/v1/decisions/{id}/outcome', '/v1/approvals/{id}/approve', '/v1/policy', '/v1/policy/whatif',
+      '/v1/passports/renew', '/v1/receipts/{seq}/proof',
+    ]) {
       expect(Object.keys(doc.paths)).toContain(path);
     }
   });
