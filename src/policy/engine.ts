@@ -64,10 +64,8 @@ const MAX_LIST = 256;
 
 // ------------------------------------------------------------------ public types
 
-export interface AgentPrincipal {
-  kind: 'agent';
-  id: string;
-  tenant: string;
+/** Attributes of an agent that is the resource (agent.message, agent.lifecycle). */
+export interface TargetAgent {
   type: string;
   tier: string;
   trust_level: number;
@@ -77,6 +75,13 @@ export interface AgentPrincipal {
   scope: string[];
 }
 
+/** The acting agent: the same attributes as a target agent, plus who and where it is. */
+export interface AgentPrincipal extends TargetAgent {
+  kind: 'agent';
+  id: string;
+  tenant: string;
+}
+
 export interface OperatorPrincipal {
   kind: 'operator';
   id: string;
@@ -84,15 +89,6 @@ export interface OperatorPrincipal {
   roles: string[];
 }
 
-/** Attributes of an agent that is the resource (agent.message, agent.lifecycle). */
-export interface TargetAgent {
-  type: string;
-  tier: string;
-  trust_level: number;
-  roles: string[];
-  capabilities: string[];
-  scope: string[];
-}
 
 export interface PolicyRequest {
   principal: AgentPrincipal | OperatorPrincipal;
