@@ -13,6 +13,10 @@ import { OperatorRegistry } from './identity/operators.js';
 import { PassportService } from './identity/passports.js';
 import { AuthAudit } from './identity/audit.js';
 import { SecurityEvents } from './events/security-events.js';
+import { EventLog } from './events/event-log.js';
+import { eventForReceipt } from './events/receipt-events.js';
+import { Controls } from './events/controls.js';
+import { Monitoring } from './events/monitoring.js';
 import { Approvals } from './approvals/approvals.js';
 import { ApprovalNotifier } from './approvals/webhook.js';
 import { Gateway } from './gateway/gateway.js';
@@ -37,6 +41,13 @@ export interface Warden {
   operators: OperatorRegistry;
   /** Security events of this process (auth failures, cross-tenant attempts, …). */
   events: SecurityEvents;
+  /** The persisted event stream (queries, SSE). */
+  eventLog: EventLog;
+  /** Circuit breakers and approval requirements set by incident response. */
+  controls: Controls;
+  /** Detection, incident response and sinks: started by `serve` (long-running processes only). */
+  monitoring: Monitoring | undefined;
+  startMonitoring(): Monitoring;
   audit: AuthAudit;
   policies: PolicyStore;
   approvals: Approvals;
@@ -111,15 +122,23 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
   }
   const protector = new PayloadProtector(store, masterKey, config.ledger.data_protection);
   const checkpointer = new Checkpointer(store, keyring, config.ledger.checkpoint_interval);
+  const events = new SecurityEvents();
   const ledger = new Ledger(store, keyring, protector, {
     batchMax: config.ledger.batch_max,
     sensitiveFields: config.ledger.sensitive_fields,
     maxReceiptBytes: config.ledger.max_receipt_bytes,
     onAppended: (tenant) => checkpointer.notify(tenant),
+    // Every security-relevant receipt becomes an event pointing back at it.
+    onReceipts: (_tenant, receipts) => {
+      for (const r of receipts) {
+        const e = eventForReceipt(r);
+        if (e) events.emit(e);
+      }
+    },
   });
   const keys = new KeyLifecycle(store, keyring, ledger);
   const agents = new AgentRegistry(store, ledger);
-  const events = new SecurityEvents();
+  const eventLog = new EventLog(store, protector, events, { flushMs: config.events.flush_interval, maxQueue: config.events.max_queue });
   const audit = new AuthAudit(store, ledger, events);
   const passports = new PassportService(store, keyring, keys, ledger, agents, {
     issuer: config.identity.issuer,
@@ -138,8 +157,9 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     ttlMs: config.gateway.approval_ttl,
     ...(approvalNotifier ? { onRequested: (a) => approvalNotifier.notify(a) } : {}),
   });
-  const gateway = new Gateway(store, ledger, policies, approvals, audit, { riskWeights: config.gateway.risk_weights });
-  return {
+  const controls = new Controls(store, ledger, config.events.breaker_cooldown);
+  const gateway = new Gateway(store, ledger, policies, approvals, audit, controls, { riskWeights: config.gateway.risk_weights });
+  const w: Warden = {
     loaded,
     store,
     masterKey,
@@ -152,6 +172,13 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     passports,
     operators,
     events,
+    eventLog,
+    controls,
+    monitoring: undefined,
+    startMonitoring() {
+      w.monitoring ??= new Monitoring(w, config.events, loaded.dataDir);
+      return w.monitoring;
+    },
     audit,
     policies,
     approvals,
@@ -165,11 +192,14 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     },
     async close(): Promise<void> {
       try {
+        await w.monitoring?.close();
         await ledger.close();
+        await eventLog.close();
         await checkpointer.close();
       } finally {
         await store.close();
       }
     },
   };
+  return w;
 }

@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
+import { releaseAgent } from '../events/release.js';
 import type { AgentRecord } from '../store/types.js';
 import { BadInputError } from '../errors.js';
 import { tenantOption, withTenant } from './common.js';
@@ -156,4 +157,14 @@ export function registerAgents(program: Command): void {
         });
       });
   }
+
+  tenantOption(agents.command('release <id>'))
+    .description('end incident response for an agent: resume it if quarantined, lift its approval requirement, close its circuit breaker (its revoked passports stay revoked)')
+    .requiredOption('--reason <text>', 'why (recorded in the receipts)')
+    .action(async (id: string, opts: { data: string; tenant: string; reason: string }) => {
+      await withTenant(opts, async (w) => {
+        const r = await releaseAgent(w, opts.tenant, id, opts.reason, { human: 'cli' });
+        process.stdout.write(`agent ${r.agent}: ${r.released.join(', ')}\n`);
+      });
+    });
 }

@@ -24,6 +24,7 @@ import { registerCa } from './ca.js';
 import { registerOperators } from './operators.js';
 import { registerApprovals } from './approvals.js';
 import { registerPolicy } from './policy.js';
+import { registerEvents } from './events.js';
 
 const program = new Command();
 program
@@ -47,6 +48,7 @@ registerCa(program);
 registerOperators(program);
 registerApprovals(program);
 registerPolicy(program);
+registerEvents(program);
 registerServe(program);
 
 try {

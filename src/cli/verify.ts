@@ -6,6 +6,7 @@ import { LogVerifier } from '../ledger/verify/log.js';
 import { verifyLogParallel } from '../ledger/verify/parallel.js';
 import { verifyTlogProof } from '../ledger/verify/proof.js';
 import { parseTrustBundle, type Trust } from '../ledger/verify/trust.js';
+import { verifyEvidence } from '../ledger/verify/evidence.js';
 
 /** Files past this size are verified on all cores. */
 const PARALLEL_BYTES = 2 * 1024 * 1024;
@@ -34,12 +35,27 @@ export function registerVerify(program: Command): void {
   program
     .command('verify')
     .description('verify receipts offline against a trust bundle (no data dir, no network). Exit 0 valid, 1 invalid, 2 unusable input')
-    .requiredOption('--trust <file>', 'trust bundle (warden trust export)')
+    .option('--trust <file>', 'trust bundle (warden trust export); required except with --evidence')
     .option('--receipts <file>', 'exported log (warden ledger export)')
+    .option('--evidence <file>', "an incident's evidence bundle (warden incidents evidence); uses its embedded trust bundle unless --trust pins one")
     .option('--checkpoint <file>', 'signed checkpoint note to check the Merkle root against')
     .option('--proof <file>', 'a tlog-proof of one receipt (warden ledger proof)')
-    .action(async (opts: { trust: string; receipts?: string; checkpoint?: string; proof?: string }) => {
-      if (!!opts.receipts === !!opts.proof) throw new BadInputError('give exactly one of --receipts FILE or --proof FILE');
+    .action(async (opts: { trust?: string; receipts?: string; checkpoint?: string; proof?: string; evidence?: string }) => {
+      if ([opts.receipts, opts.proof, opts.evidence].filter(Boolean).length !== 1) throw new BadInputError('give exactly one of --receipts FILE, --proof FILE or --evidence FILE');
+      if (opts.evidence) {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(readInput(opts.evidence, 'evidence bundle'));
+        } catch (err) {
+          if (err instanceof BadInputError) throw err;
+          throw new BadInputError(`evidence bundle ${opts.evidence} is not valid JSON`);
+        }
+        const r = verifyEvidence(raw, opts.trust ? loadTrust(opts.trust) : undefined);
+        if (!opts.trust) process.stderr.write('warning: verified against the trust bundle inside the evidence; pin the tenant\'s own with --trust\n');
+        process.stdout.write(`OK: evidence of incident ${r.incident_id}: ${r.receipts} receipts verified and included in a checkpoint of size ${r.tree_size}; ${r.events} events match the incident receipt\n`);
+        return;
+      }
+      if (!opts.trust) throw new BadInputError('--trust FILE is required');
       if (opts.proof && opts.checkpoint) throw new BadInputError('--checkpoint goes with --receipts (a proof carries its own checkpoint)');
       const trust = loadTrust(opts.trust);
       if (opts.proof) {

@@ -21,6 +21,104 @@ const store = z
   .strict()
   .refine((s) => s.driver !== 'postgres' || !!s.url, { message: 'store.url is required when store.driver is postgres', path: ['url'] });
 
+const window = (def: number) => durationSchema.refine((ms) => ms >= 100 && ms <= 86_400_000, 'expected between 100ms and 24h').default(def);
+const count = (def: number) => z.number().int().min(1).max(1_000_000).default(def);
+/** A file relative to the data directory holding a secret (mode 0600 enforced): secrets never sit in the config itself. */
+const secretFile = z.string().min(1).max(1024);
+const severity = z.enum(['info', 'low', 'medium', 'high', 'critical']);
+const RESPONSES = ['quarantine', 'revoke_passports', 'breaker_agent', 'breaker_tool', 'require_approval', 'preserve_evidence'] as const;
+const RULE_NAMES = ['velocity', 'velocity_deviation', 'repeated_denials', 'privilege_escalation', 'cross_tenant', 'unusual_egress', 'auth_failures'] as const;
+
+const sinkCommon = {
+  name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a lower-case sink name (1-32 of a-z 0-9 _ -)'),
+  /** Only events at or above this severity. */
+  min_severity: severity.default('medium'),
+  /** Only these categories (default: all). */
+  categories: z.array(z.string().regex(/^[a-z_]{1,64}$/)).max(64).optional(),
+  /** Events waiting for delivery at most; beyond it they are dropped (counted and evented). */
+  queue: z.number().int().min(1).max(1_000_000).default(10_000),
+  max_attempts: z.number().int().min(1).max(20).default(5),
+  backoff: durationSchema.refine((ms) => ms >= 10 && ms <= 60_000, 'expected between 10ms and 1m').default(500),
+  timeout: durationSchema.refine((ms) => ms >= 100 && ms <= 60_000, 'expected between 100ms and 1m').default(5_000),
+};
+const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'expected an http(s) URL');
+
+const sinkSchema = z.discriminatedUnion('type', [
+  z.object({
+    ...sinkCommon, type: z.literal('webhook'),
+    url: httpUrl.optional(),
+    /** The URL read from a file instead (Slack and PagerDuty URLs are themselves secrets). */
+    url_file: secretFile.optional(),
+    format: z.enum(['generic', 'slack', 'pagerduty']).default('generic'),
+    /** HMAC-SHA256 key for `X-Warden-Signature`. */
+    secret_file: secretFile.optional(),
+    /** PagerDuty Events v2 routing key. */
+    routing_key_file: secretFile.optional(),
+  }).strict().refine((s) => (s.url === undefined) !== (s.url_file === undefined), { message: 'expected exactly one of url and url_file', path: ['url'] })
+    .refine((s) => s.format !== 'pagerduty' || s.routing_key_file !== undefined, { message: 'a pagerduty sink needs routing_key_file', path: ['routing_key_file'] }),
+  z.object({
+    ...sinkCommon, type: z.literal('syslog'),
+    host: z.string().min(1).max(255),
+    port: z.number().int().min(1).max(65535).default(6514),
+    tls: z.boolean().default(true),
+    ca_file: z.string().min(1).max(1024).optional(),
+    facility: z.number().int().min(0).max(23).default(10),
+    app_name: z.string().regex(/^[\x21-\x7e]{1,48}$/).default('warden'),
+  }).strict(),
+  z.object({
+    ...sinkCommon, type: z.literal('file'),
+    /** JSON-lines file, relative to the data directory. */
+    path: z.string().min(1).max(1024),
+  }).strict(),
+]);
+
+const eventsSchema = z
+  .object({
+    /** Events written per batch, and the longest an event waits for its batch. */
+    flush_interval: durationSchema.refine((ms) => ms >= 1 && ms <= 5_000, 'expected between 1ms and 5s').default(50),
+    max_queue: z.number().int().min(100).max(10_000_000).default(50_000),
+    /** Operators of this tenant with the admin role see every tenant's events. */
+    admin_tenant: z.string().regex(TENANT_NAME, 'expected a tenant name').default('default'),
+    detection: z
+      .object({
+        velocity: z.object({ window: window(10_000), max_actions: count(100) }).strict().prefault({}),
+        velocity_deviation: z.object({ factor: z.number().min(1).max(1000).default(10), min_actions: count(60), min_minutes: count(5) }).strict().prefault({}),
+        repeated_denials: z.object({ window: window(60_000), max_denials: count(20) }).strict().prefault({}),
+        privilege_escalation: z.object({ window: window(60_000), max_ungranted: count(5) }).strict().prefault({}),
+        unusual_egress: z.object({ learning_decisions: z.number().int().min(0).max(1_000_000).default(20) }).strict().prefault({}),
+        auth_failures: z.object({ window: window(60_000), max_failures: count(30) }).strict().prefault({}),
+        cooldown: durationSchema.refine((ms) => ms <= 86_400_000, 'expected at most 24h').default(60_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Rule → what Warden does when it fires (in order). */
+    responses: z
+      .partialRecord(z.enum(RULE_NAMES), z.array(z.enum(RESPONSES)).max(RESPONSES.length))
+      .default({
+        velocity: ['quarantine', 'revoke_passports', 'preserve_evidence'],
+        cross_tenant: ['preserve_evidence'],
+        privilege_escalation: ['require_approval', 'preserve_evidence'],
+        repeated_denials: ['breaker_agent'],
+      }),
+    /** Cool-down of an open circuit breaker before it lets one probe through (half-open). */
+    breaker_cooldown: durationSchema.refine((ms) => ms >= 1000 && ms <= 86_400_000, 'expected between 1s and 24h').default(300_000),
+    sinks: z
+      .array(sinkSchema)
+      .max(32)
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((s, i) => {
+          if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate sink name "${s.name}"` });
+          seen.add(s.name);
+        });
+      })
+      .default([]),
+  })
+  .strict();
+
+export type SinkConfig = z.output<typeof sinkSchema>;
+export type EventsConfig = z.output<typeof eventsSchema>;
+
 export const configSchema = z
   .object({
     version: z.literal(1).default(1),
@@ -177,6 +275,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    events: eventsSchema.prefault({}),
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),

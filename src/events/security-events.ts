@@ -30,7 +30,17 @@ export interface SecurityEvent {
   /** The receipt that records the same fact, when one was written. */
   receipt: { tenant: string; seq: number } | null;
   details: Record<string, unknown>;
+  /**
+   * Keys of `details` to store encrypted (with the tenant's data key, as sensitive receipt
+   * fields are). Live subscribers in this process see them in clear; the event log seals them.
+   */
+  sensitive?: string[];
 }
+
+/** Tenant of events that belong to no tenant (e.g. failed logins from one address). Never a valid tenant name. */
+export const DEPLOYMENT_TENANT = '_deployment';
+
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
 export type SecurityEventInput = Omit<SecurityEvent, 'id' | 'ts' | 'correlation_id' | 'receipt'> & {
   correlation_id?: string | null;
@@ -62,6 +72,7 @@ export class SecurityEvents {
       correlation_id: input.correlation_id ?? null,
       receipt: input.receipt ?? null,
       details: input.details,
+      ...(input.sensitive?.length ? { sensitive: input.sensitive } : {}),
     };
     let ring = this.#recent.get(event.tenant);
     if (!ring) this.#recent.set(event.tenant, (ring = []));

@@ -12,8 +12,9 @@ import type { AuthAudit } from '../identity/audit.js';
 import type { VerifiedPassport } from '../identity/passports.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Json } from '../crypto/jcs.js';
-import type { DecisionKind, PolicyDecision, PolicyRequest } from '../policy/engine.js';
+import { grantedFor, type DecisionKind, type PolicyDecision, type PolicyRequest } from '../policy/engine.js';
 import type { Mutation, Store } from '../store/types.js';
+import type { Controls } from '../events/controls.js';
 import { assessRisk, type RiskWeights } from './risk.js';
 
 export const DECISION_KIND = 'decision';
@@ -96,6 +97,7 @@ export class Gateway {
     private readonly policies: PolicySource,
     private readonly approvals: Approvals,
     private readonly audit: AuthAudit,
+    private readonly controls: Controls,
     private readonly options: GatewayOptions = {},
   ) {}
 
@@ -181,6 +183,18 @@ export class Gateway {
       },
     };
 
+    // 3b. Incident response: open circuit breakers deny; a restricted agent needs approval for everything.
+    let control: Awaited<ReturnType<Controls['check']>>;
+    try {
+      control = await this.controls.check(tenant, claims.sub, req.resource, id);
+    } catch (err) {
+      const why = err instanceof WardenError ? err.message : 'internal error';
+      control = { deny: `incident-response controls unavailable (${why}): denied` };
+    }
+    if (control.deny) {
+      return this.#record(caller, req, id, corr, undefined, { decision: 'deny', policies: [], reasons: [control.deny], obligations: [], errors: [] }, risk, request, { control: 'breaker' });
+    }
+
     // 7. Policy. Bad input from the agent is its error (400, still receipted); anything else fails closed.
     let outcome: PolicyDecision;
     let version: string | undefined;
@@ -202,6 +216,9 @@ export class Gateway {
       const why = err instanceof WardenError ? err.message : 'internal error';
       outcome = { decision: 'deny', policies: [], reasons: [`policy evaluation failed: ${why}`], obligations: [], errors: [why] };
     }
+    if (control.requireApproval && (outcome.decision === 'allow' || outcome.decision === 'allow_with_conditions')) {
+      outcome = { ...outcome, decision: 'require_approval', reasons: [...outcome.reasons, control.requireApproval] };
+    }
     return this.#record(caller, req, id, corr, version, outcome, risk, request);
   }
 
@@ -209,6 +226,8 @@ export class Gateway {
   async #record(
     caller: Caller, req: DecisionRequest, id: string, corr: string, version: string | undefined,
     outcome: PolicyDecision, risk: { score: number; level: string }, request?: PolicyRequest,
+    /** Extra facts for the receipt's Warden payload, e.g. that a control (not policy) decided. */
+    extra: Record<string, Json> = {},
   ): Promise<DecisionResult> {
     const tenant = caller.passport.tenant;
     const mutations: Mutation[] = [];
@@ -223,14 +242,19 @@ export class Gateway {
       approval = p.approval;
       mutations.push(p.mutation);
     }
+    const principal = request?.principal as { capabilities?: string[]; scope?: string[] } | undefined;
+    const isGranted = principal?.capabilities && principal.scope ? grantedFor({ capabilities: principal.capabilities, scope: principal.scope }, req.resource) : undefined;
     const warden = {
       decision_id: id,
+      // Detection reads it: a denied action outside the agent's grants is an escalation attempt.
+      ...(isGranted !== undefined ? { granted: isGranted } : {}),
       policies: outcome.policies,
       obligations: outcome.obligations,
       risk: { score: risk.score, level: risk.level },
       context: (request?.context ?? req.context ?? {}) as Json,
       ...(approval ? { approval_id: approval.id, approval_role: approval.role, approval_expires_at: approval.expires_at } : {}),
       ...(outcome.errors.length ? { errors: outcome.errors } : {}),
+      ...extra,
     };
     try {
       const body = (seq: number, rid: string): DecisionRecordBody => ({
@@ -308,6 +332,8 @@ export class Gateway {
       { system: true, mutations: [{ op: 'putRecord', record: { ...rec, state: 'reported', updated_at: now, body: JSON.stringify(next) }, expectState: rec.state }] },
     );
     const r = receipt as { seq: number; id: string };
+    // A half-open breaker's probe: its outcome closes or re-opens the breaker.
+    await this.controls.probeOutcome(tenant, body.agent, body.request.resource, decisionId, allowed && report.status === 'succeeded').catch(() => undefined);
     return { receipt: { tenant, seq: r.seq, id: r.id } };
   }
 }

@@ -34,8 +34,13 @@ export const PERMISSIONS = [
   'approvals:read',
   'approvals:resolve',
   'decisions:read',
+  'events:read',
+  'incidents:write',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
+
+/** Permissions whose refusal is evented as `privilege_escalation` (role, policy and credential changes). */
+const ESCALATION_PERMISSIONS: ReadonlySet<string> = new Set(['operators:write', 'policy:write', 'passports:issue', 'incidents:write']);
 
 /**
  * Built-in roles. Resolving an approval also needs the role the policy names in
@@ -45,10 +50,10 @@ export const BUILTIN_ROLES: Readonly<Record<string, readonly Permission[]>> = {
   admin: PERMISSIONS,
   operator: [
     'agents:read', 'agents:write', 'passports:issue', 'passports:revoke', 'operators:read', 'ledger:read',
-    'policy:read', 'approvals:read', 'decisions:read',
+    'policy:read', 'approvals:read', 'decisions:read', 'events:read', 'incidents:write',
   ],
   developer: ['agents:read', 'agents:write', 'passports:issue', 'ledger:read', 'policy:read', 'decisions:read'],
-  viewer: ['agents:read', 'operators:read', 'ledger:read', 'policy:read', 'approvals:read', 'decisions:read'],
+  viewer: ['agents:read', 'operators:read', 'ledger:read', 'policy:read', 'approvals:read', 'decisions:read', 'events:read'],
   approver: ['agents:read', 'ledger:read', 'approvals:read', 'approvals:resolve', 'decisions:read'],
 };
 
@@ -319,8 +324,10 @@ export class OperatorRegistry {
     payload: Record<string, string | null>,
     correlationId?: string,
   ): Promise<void> {
-    const category = reason === 'cross_tenant' ? 'cross_tenant' : action === 'operator.authorize' ? 'authorization_denied' : 'auth_failure';
-    await this.audit.deny({ tenant, actor, action, resource, reason, payload, correlationId, category, severity: category === 'cross_tenant' ? 'high' : 'medium' });
+    // Trying to change roles, policy or keys without the right is an escalation attempt, not a typo.
+    const escalation = action === 'operator.authorize' && ESCALATION_PERMISSIONS.has(payload.permission ?? '');
+    const category = reason === 'cross_tenant' ? 'cross_tenant' : escalation ? 'privilege_escalation' : action === 'operator.authorize' ? 'authorization_denied' : 'auth_failure';
+    await this.audit.deny({ tenant, actor, action, resource, reason, payload, correlationId, category, severity: category === 'cross_tenant' || escalation ? 'high' : 'medium' });
   }
 
   #newToken(tenant: string, operatorId: string, ttlMs: number | undefined, now: Date): { record: ApiTokenRecord; issued: IssuedApiToken } {

@@ -14,6 +14,8 @@ export interface LedgerOptions {
   maxReceiptBytes: number;
   /** Called after every committed batch (the checkpointer listens). */
   onAppended?: (tenant: string, head: LogHead) => void;
+  /** Called with the receipts of every committed batch, in seq order (the event stream listens). */
+  onReceipts?: (tenant: string, receipts: readonly Receipt[]) => void;
 }
 
 /** Internal options for key-lifecycle receipts, which change keys in the same transaction. */
@@ -52,7 +54,7 @@ function recordsOf(pending: { options: AppendOptions }, receipts: Receipt[]): Mu
  * pass for a key-lifecycle change, an erasure record, an agent-registry change or an
  * authentication decision.
  */
-export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data', 'agent', 'auth', 'operator', 'policy', 'approval']);
+export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data', 'agent', 'auth', 'operator', 'policy', 'approval', 'incident']);
 
 interface Prepared {
   fields: Omit<Receipt, 'tenant' | 'seq' | 'ts' | 'prev' | 'sig'>;
@@ -249,6 +251,13 @@ export class Ledger {
           batch.forEach((p, i) => p.resolve(out[i] as Receipt[]));
           if (batch.some((p) => p.options.mutations || p.options.atCommit)) this.keyring.invalidate(tenant);
           this.options.onAppended?.(tenant, head);
+          if (this.options.onReceipts) {
+            try {
+              this.options.onReceipts(tenant, out.flat());
+            } catch {
+              // A listener's fault must not turn a committed append into a failure.
+            }
+          }
           return head;
         } catch (err) {
           // Another process changed the keys: reload and rebuild (nothing was written).

@@ -23,3 +23,17 @@ export async function proveReceipt(store: Store, checkpointer: Checkpointer, ten
     checkpointNote: cp.note,
   });
 }
+
+/** tlog-proofs of several entries against one checkpoint (the tree's hashes are read once). */
+export async function proveReceipts(store: Store, checkpointer: Checkpointer, tenant: string, seqs: readonly number[]): Promise<string[]> {
+  const cp = await checkpointer.checkpoint(tenant);
+  const hashes = await store.getLeafHashes(tenant, 0, cp.size);
+  const out: string[] = [];
+  for (const seq of seqs) {
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq >= cp.size) throw new BadInputError(`no entry ${seq} in the log of tenant ${tenant} (size ${cp.size})`);
+    const [row] = await store.getReceipts(tenant, seq, 1);
+    if (!row) throw new StoreError(`entry ${seq} is missing from the store`, { code: 'NOT_FOUND' });
+    out.push(formatTlogProof({ extra: Buffer.from(row.leaf, 'utf8'), index: seq, proof: inclusionProof(hashes, seq, cp.size), checkpointNote: cp.note }));
+  }
+  return out;
+}

@@ -614,6 +614,15 @@ function granted(capabilities: readonly string[], scope: readonly string[], ref:
   return grants.some((g) => covers(g, ref));
 }
 
+/** Whether an agent's grants cover a resource (what policy sees as `context.granted`); undefined for a malformed resource. */
+export function grantedFor(grants: { capabilities: readonly string[]; scope: readonly string[] }, resource: string): boolean | undefined {
+  try {
+    return granted(grants.capabilities, grants.scope, parseResource(resource).ref);
+  } catch {
+    return undefined;
+  }
+}
+
 function prepare(req: PolicyRequest): Prepared {
   const r = object(req, 'request');
   checkKeys(r, ['principal', 'action', 'resource', 'tenant', 'context', 'target'], 'request');

@@ -10,6 +10,7 @@ import { RequestAuthenticator } from './auth.js';
 import { registerIdentityRoutes } from './identity-routes.js';
 import { registerDecisionRoutes, registerPolicyRoutes, registerWhatIfRoute } from './decision-routes.js';
 import { registerMetrics } from './metrics.js';
+import { registerEventRoutes } from './event-routes.js';
 
 export interface ServerOptions {
   /**
@@ -155,6 +156,8 @@ export async function buildServer(w: Warden, options: ServerOptions = {}): Promi
     ? new OidcVerifier(config.identity.oidc, { clockSkewMs: config.identity.clock_skew, knownRoles: (r) => w.operators.roleNames().includes(r) })
     : undefined;
   const authn = new RequestAuthenticator(w, oidc);
+  // A server is long-running: detection, incident response and sinks run with it.
+  w.startMonitoring();
 
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
@@ -209,6 +212,7 @@ export async function buildServer(w: Warden, options: ServerOptions = {}): Promi
 
   registerIdentityRoutes(app, w, authn);
   registerDecisionRoutes(app, w, authn);
+  registerEventRoutes(app, w, authn);
   registerPolicyRoutes(app, w, authn);
   registerWhatIfRoute(app, w, authn);
   registerMetrics(app, w);

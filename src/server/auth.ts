@@ -155,7 +155,9 @@ export class RequestAuthenticator {
    * An operator allowed `permission` in its own tenant (default deny). Naming another tenant, or
    * lacking the permission, is refused and receipted as an `auth` deny (and evented).
    */
-  async operator(req: FastifyRequest, permission: Permission, resource: string): Promise<Caller & { principal: Extract<Principal, { kind: 'operator' }> }> {
+  async operator(
+    req: FastifyRequest, permission: Permission, resource: string, options: { deploymentWide?: boolean } = {},
+  ): Promise<Caller & { principal: Extract<Principal, { kind: 'operator' }> }> {
     const caller = await this.caller(req);
     const p = caller.principal;
     if (p.kind !== 'operator') {
@@ -163,7 +165,9 @@ export class RequestAuthenticator {
       throw new AuthError('operator credential required', { forbidden: true });
     }
     const wanted = (req.query as { tenant?: string } | undefined)?.tenant;
-    if (wanted !== undefined && wanted !== p.tenant) {
+    // Deployment admins (the admin role in `events.admin_tenant`) may read across tenants where a route allows it.
+    const deploymentAdmin = options.deploymentWide === true && p.tenant === this.w.loaded.config.events.admin_tenant && p.roles.includes('admin');
+    if (wanted !== undefined && wanted !== p.tenant && !deploymentAdmin) {
       await this.w.operators.recordDeny(p.tenant, caller.actor, 'operator.authorize', resource, 'cross_tenant', { permission, requested_tenant: wanted }, req.id);
       throw new AuthError('tenant not accessible', { forbidden: true });
     }

@@ -31,6 +31,41 @@ export function registerMetrics(app: FastifyInstance, w: Warden): void {
     collect() { this.set(w.approvalNotifier?.stats.dropped ?? 0); },
   });
 
+  new Gauge({
+    name: 'warden_events_persisted_total', help: 'Security events written to the event log', registers: [registry],
+    collect() { this.set(w.eventLog.stats.persisted); },
+  });
+  new Gauge({
+    name: 'warden_events_dropped_total', help: 'Security events dropped because the event queue was full', registers: [registry],
+    collect() { this.set(w.eventLog.stats.dropped); },
+  });
+  new Gauge({
+    name: 'warden_events_lag_seconds', help: 'Age of the oldest event not yet persisted', registers: [registry],
+    collect() { this.set(w.eventLog.lagMs() / 1000); },
+  });
+  new Gauge({
+    name: 'warden_alerts_total', help: 'Alerts raised, by detection rule', labelNames: ['rule'], registers: [registry],
+    collect() {
+      for (const [rule, n] of w.monitoring?.detector.alertsByRule ?? []) this.set({ rule }, n);
+    },
+  });
+  new Gauge({
+    name: 'warden_incidents_total', help: 'Incidents opened by automatic response', registers: [registry],
+    collect() { this.set(w.monitoring?.responder.stats.incidents ?? 0); },
+  });
+  const sinkGauge = (name: string, help: string, pick: (s: ReturnType<NonNullable<Warden['monitoring']>['sinks']['stats']>[number]) => number) =>
+    new Gauge({
+      name, help, labelNames: ['sink'], registers: [registry],
+      collect() {
+        for (const s of w.monitoring?.sinks.stats() ?? []) this.set({ sink: s.name }, pick(s));
+      },
+    });
+  sinkGauge('warden_sink_lag_seconds', 'Age of the oldest event a sink has not delivered', (s) => s.lag_ms / 1000);
+  sinkGauge('warden_sink_queued', 'Events waiting in a sink queue', (s) => s.queued);
+  sinkGauge('warden_sink_delivered_total', 'Events a sink delivered', (s) => s.stats.delivered);
+  sinkGauge('warden_sink_dropped_total', 'Events a sink dropped (queue full)', (s) => s.stats.dropped);
+  sinkGauge('warden_sink_dead_lettered_total', 'Events a sink gave up on (written to its dead-letter file)', (s) => s.stats.deadLettered);
+
   const unsubscribe = w.events.subscribe((e) => events.inc({ category: e.category, severity: e.severity }));
   app.addHook('onClose', async () => unsubscribe());
   app.addHook('onResponse', async (req, reply) => {

@@ -14,6 +14,8 @@ import type {
   AppendPlan,
   CheckpointRecord,
   DataKeyRecord,
+  EventQuery,
+  EventRow,
   KeyPurpose,
   KeyRecord,
   KeyState,
@@ -294,4 +296,40 @@ export function recordLimit(limit: number | undefined): number {
   if (limit === undefined) return 100;
   if (!Number.isSafeInteger(limit) || limit < 1) throw new StoreError(`limit must be a positive integer, got ${String(limit)}`);
   return Math.min(limit, 10_000);
+}
+
+export const EVENT_COLUMNS = 'cursor, tenant, id, ts, severity, category, agent, correlation_id, body';
+
+/**
+ * The WHERE clause and parameters of an event query, for either dialect (`ph(i)` renders the
+ * i-th placeholder). Every value is a bound parameter; only fixed SQL is concatenated.
+ */
+export function eventWhere(q: EventQuery, ph: (i: number) => string, collate = ''): { where: string; params: unknown[]; limit: number } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: (p: string) => string, value: unknown) => {
+    params.push(value);
+    clauses.push(sql(ph(params.length)));
+  };
+  const inList = (column: string, values: readonly string[]) => {
+    const phs = values.map((v) => {
+      params.push(v);
+      return ph(params.length);
+    });
+    clauses.push(`${column} IN (${phs.join(', ')})`);
+  };
+  if (q.tenant !== undefined) add((p) => `tenant = ${p}`, q.tenant);
+  if (q.after !== undefined) add((p) => `cursor > ${p}`, q.after);
+  if (q.before !== undefined) add((p) => `cursor < ${p}`, q.before);
+  if (q.since !== undefined) add((p) => `ts${collate} >= ${p}`, q.since);
+  if (q.until !== undefined) add((p) => `ts${collate} <= ${p}`, q.until);
+  if (q.severities?.length) inList('severity', q.severities);
+  if (q.categories?.length) inList('category', q.categories);
+  if (q.agent !== undefined) add((p) => `agent = ${p}`, q.agent);
+  if (q.correlation_id !== undefined) add((p) => `correlation_id = ${p}`, q.correlation_id);
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params, limit: recordLimit(q.limit) };
+}
+
+export function toEventRow(r: EventRow): EventRow {
+  return { ...r, cursor: Number(r.cursor) }; // PostgreSQL returns BIGSERIAL as a string
 }

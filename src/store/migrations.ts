@@ -176,6 +176,28 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX records_recent ON records (tenant, kind, created_at COLLATE "C")`,
     ],
   },
+  {
+    version: 6,
+    description: 'security events (cursor = order of persistence, for paging and SSE resumption)',
+    sqlite: [
+      `CREATE TABLE events (
+        cursor INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
+        ts TEXT NOT NULL, severity TEXT NOT NULL, category TEXT NOT NULL,
+        agent TEXT, correlation_id TEXT, body TEXT NOT NULL) STRICT`,
+      `CREATE INDEX events_tenant ON events (tenant, cursor)`,
+      `CREATE INDEX events_agent ON events (tenant, agent, cursor)`,
+      `CREATE INDEX events_correlation ON events (tenant, correlation_id)`,
+    ],
+    postgres: [
+      `CREATE TABLE events (
+        cursor BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
+        ts TEXT NOT NULL, severity TEXT NOT NULL, category TEXT NOT NULL,
+        agent TEXT, correlation_id TEXT, body TEXT NOT NULL)`,
+      `CREATE INDEX events_tenant ON events (tenant, cursor)`,
+      `CREATE INDEX events_agent ON events (tenant, agent, cursor)`,
+      `CREATE INDEX events_correlation ON events (tenant, correlation_id)`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);

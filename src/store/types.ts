@@ -177,6 +177,41 @@ export interface AppendPlan {
   mutations?: Mutation[];
 }
 
+/** A persisted security event. `body` is the event's JSON (details sealed when sensitive). */
+export interface EventRow {
+  /** Position in the event table: increasing in the order events were persisted. */
+  cursor: number;
+  tenant: string;
+  id: string;
+  ts: string;
+  severity: string;
+  category: string;
+  agent: string | null;
+  correlation_id: string | null;
+  body: string;
+}
+
+export type EventInsert = Omit<EventRow, 'cursor'>;
+
+export interface EventQuery {
+  /** One tenant, or every tenant when absent (deployment admins only). */
+  tenant?: string;
+  /** Only events with cursor > after (paging forward, SSE resumption). */
+  after?: number;
+  /** Only events with cursor < before (paging backward). */
+  before?: number;
+  /** RFC 3339 bounds on ts, inclusive. */
+  since?: string;
+  until?: string;
+  severities?: readonly string[];
+  categories?: readonly string[];
+  agent?: string;
+  correlation_id?: string;
+  /** At most this many (1–10 000). */
+  limit: number;
+  order?: 'asc' | 'desc';
+}
+
 /**
  * Builds the rows to append from the current head. Runs synchronously inside the store's
  * exclusive per-tenant transaction; throwing aborts the whole batch (nothing is written).
@@ -240,6 +275,13 @@ export interface Store {
    * at most `limit` (default 100, at most 10 000).
    */
   listRecords(tenant: string, kind: string, options?: { state?: string; limit?: number }): Promise<StateRecord[]>;
+
+  /** Persists events in order, in one transaction; returns their cursors (ascending). */
+  insertEvents(events: readonly EventInsert[]): Promise<number[]>;
+  /** Events matching every given filter, by cursor (ascending unless `order: 'desc'`). */
+  listEvents(query: EventQuery): Promise<EventRow[]>;
+  /** Receipts of one correlation id, in seq order (at most `limit`, ≤ 10 000). */
+  getReceiptsByCorrelation(tenant: string, correlationId: string, limit: number): Promise<ReceiptRow[]>;
 
   putDataKey(key: DataKeyRecord): Promise<void>;
   listDataKeys(tenant: string): Promise<DataKeyRecord[]>;

@@ -152,7 +152,10 @@ describe('decisions', () => {
     const r = await decide({ action: 'tool.call', resource: 'tool:search', tenant: 'other' });
     expect(r.body.decision).toBe('deny');
     expect(r.body.reasons[0]).toMatch(/cross-tenant/);
-    expect(t.w.events.recent('default').at(-1)).toMatchObject({ category: 'cross_tenant', severity: 'high' });
+    const recent = t.w.events.recent('default');
+    expect(recent.findLast((e) => e.category === 'cross_tenant')).toMatchObject({ severity: 'high', actor: { agent: 'payer' } });
+    // …and detection turns it into an alert (seeds' criterion 3: blocked and alerted).
+    expect(recent.findLast((e) => e.category === 'alert')).toMatchObject({ severity: 'high', details: { rule: 'cross_tenant', subject: 'agent:payer' } });
     expect((await exportLines(t.w, 'other')).some((l) => l.includes('payer'))).toBe(false);
   });
 

@@ -151,7 +151,8 @@ describe('delegation (RFC 8693 token exchange)', () => {
     expect(r.body.error).toEqual({ code: 'FORBIDDEN', message: 'delegation would widen scope' });
     const rc = await lastReceipt();
     expect(rc).toMatchObject({ kind: 'auth', action: 'token.exchange', decision: 'deny', resource: 'agent:planner', payload: { widening: ['shell:exec'] } });
-    expect(t.w.events.recent('default').at(-1)).toMatchObject({ category: 'privilege_escalation', severity: 'high' });
+    expect(t.w.events.recent('default').findLast((e) => e.category !== 'alert' && e.category !== 'incident')).toMatchObject({ category: 'privilege_escalation', severity: 'high' });
+    expect(t.w.events.recent('default').findLast((e) => e.category === 'alert')).toMatchObject({ details: { rule: 'privilege_escalation' } });
   });
 
   it('agent-to-agent: the upstream passport bounds the scope, the chain grows, and it cannot be widened', async () => {
@@ -215,7 +216,8 @@ describe('delegation (RFC 8693 token exchange)', () => {
     const x = await exchange({ subject_token: admin, actor_token: spyPassport, actor_token_type: JWT });
     expect(x.status).toBe(403);
     expect(x.body.error?.message).toBe('delegation across tenants');
-    expect(t.w.events.recent('default').at(-1)).toMatchObject({ category: 'cross_tenant', severity: 'high' });
+    expect(t.w.events.recent('default').findLast((e) => e.category !== 'alert' && e.category !== 'incident')).toMatchObject({ category: 'cross_tenant', severity: 'high' });
+    expect(t.w.events.recent('default').findLast((e) => e.category === 'alert')).toMatchObject({ details: { rule: 'cross_tenant' } });
     // The other tenant's admin cannot delegate to this tenant's agents: its agent id resolves in its own tenant.
     expect((await exchange({ subject_token: otherAdmin, agent: 'planner' })).status).toBe(404);
     expect((await exchange({ subject_token: admin, agent: 'ghost' })).status).toBe(404);

@@ -415,6 +415,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         await h.exec('DROP TABLE revoked_passports');
         await h.exec('DROP TABLE agents');
         await h.exec('DROP TABLE records');
+        await h.exec('DROP TABLE events');
         await h.exec('UPDATE schema_meta SET version = 1');
         const upgraded = await reopen();
         expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
@@ -431,6 +432,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         await h.exec('DROP TABLE operators');
         await h.exec('ALTER TABLE agents DROP COLUMN public_key');
         await h.exec('DROP TABLE records');
+        await h.exec('DROP TABLE events');
         await h.exec('UPDATE schema_meta SET version = 2');
         const upgraded = await reopen();
         expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
@@ -445,6 +447,7 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         await store.append(T, () => ({ rows: [], mutations: [{ op: 'putAgent', agent: agent('bot') }] }));
         await h.exec('ALTER TABLE agents DROP COLUMN public_key');
         await h.exec('DROP TABLE records');
+        await h.exec('DROP TABLE events');
         await h.exec('UPDATE schema_meta SET version = 3');
         const upgraded = await reopen();
         expect(await upgraded.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);

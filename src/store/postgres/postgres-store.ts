@@ -19,6 +19,9 @@ import {
   RECORD_COLUMNS,
   RECORD_UPSERT,
   recordLimit,
+  EVENT_COLUMNS,
+  eventWhere,
+  toEventRow,
   recordValues,
   stateConflict,
   AGENT_UPSERT,
@@ -61,6 +64,9 @@ import type {
   LogHead,
   Mutation,
   ReceiptRow,
+  EventInsert,
+  EventQuery,
+  EventRow,
   RevokedPassportRecord,
   Store,
   TenantRecord,
@@ -341,6 +347,43 @@ export class PostgresStore implements Store {
       [tenant, fromSeq, fromSeq + limit],
     );
     return r.rows.map(toReceipt);
+  }
+
+  async getReceiptsByCorrelation(tenant: string, correlationId: string, limit: number): Promise<ReceiptRow[]> {
+    const r = await this.#query<ReceiptDbRow>(
+      'get receipts by correlation id',
+      `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE tenant = $1 AND correlation_id = $2 ORDER BY seq LIMIT $3`,
+      [tenant, correlationId, recordLimit(limit)],
+    );
+    return r.rows.map(toReceipt);
+  }
+
+  async insertEvents(events: readonly EventInsert[]): Promise<number[]> {
+    if (events.length === 0) return [];
+    // One multi-row INSERT: one round trip, and RETURNING gives the cursors in VALUES order.
+    const params: unknown[] = [];
+    const rows = events.map((e) => {
+      const base = params.length;
+      params.push(e.tenant, e.id, e.ts, e.severity, e.category, e.agent, e.correlation_id, e.body);
+      return `(${Array.from({ length: 8 }, (_, i) => `$${base + i + 1}`).join(', ')})`;
+    });
+    const r = await this.#query<{ cursor: string }>(
+      'insert events',
+      `INSERT INTO events (tenant, id, ts, severity, category, agent, correlation_id, body) VALUES ${rows.join(', ')} RETURNING cursor`,
+      params,
+    );
+    return r.rows.map((x) => Number(x.cursor)).sort((a, b) => a - b);
+  }
+
+  async listEvents(q: EventQuery): Promise<EventRow[]> {
+    const { where, params, limit } = eventWhere(q, (i) => `$${i}`, ' COLLATE "C"');
+    const order = q.order === 'desc' ? 'DESC' : 'ASC';
+    const r = await this.#query<EventRow>(
+      'list events',
+      `SELECT ${EVENT_COLUMNS} FROM events ${where} ORDER BY cursor ${order} LIMIT $${params.length + 1}`,
+      [...params, limit],
+    );
+    return r.rows.map(toEventRow);
   }
 
   async getReceiptById(tenant: string, id: string): Promise<ReceiptRow | undefined> {

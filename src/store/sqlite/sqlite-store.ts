@@ -19,6 +19,8 @@ import {
   RECORD_COLUMNS,
   RECORD_UPSERT,
   recordLimit,
+  EVENT_COLUMNS,
+  eventWhere,
   recordValues,
   stateConflict,
   AGENT_UPSERT,
@@ -61,6 +63,9 @@ import type {
   LogHead,
   Mutation,
   ReceiptRow,
+  EventInsert,
+  EventQuery,
+  EventRow,
   RevokedPassportRecord,
   Store,
   TenantRecord,
@@ -162,6 +167,12 @@ function prepareStatements(db: Database.Database) {
     getRecord: db.prepare<[string, string, string], StateRecord>(`SELECT ${RECORD_COLUMNS} FROM records WHERE tenant = ? AND kind = ? AND id = ?`),
     listRecords: db.prepare<[string, string, string | null, string | null, number], StateRecord>(
       `SELECT ${RECORD_COLUMNS} FROM records WHERE tenant = ? AND kind = ? AND (? IS NULL OR state = ?) ORDER BY created_at DESC, id DESC LIMIT ?`,
+    ),
+    insertEvent: db.prepare(
+      'INSERT INTO events (tenant, id, ts, severity, category, agent, correlation_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    receiptsByCorrelation: db.prepare<[string, string, number], ReceiptDbRow>(
+      `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE tenant = ? AND correlation_id = ? ORDER BY seq LIMIT ?`,
     ),
     destroyDataKeys: db.prepare(
       'UPDATE data_keys SET wrapped_key = NULL, destroyed_at = ? WHERE tenant = ? AND wrapped_key IS NOT NULL',
@@ -353,6 +364,28 @@ export class SqliteStore implements Store {
     checkSeqArg('fromSeq', fromSeq);
     checkSeqArg('limit', limit);
     return this.#run('get receipts', (s) => s.receipts.all(tenant, fromSeq, fromSeq + limit).map(toReceipt));
+  }
+
+  async getReceiptsByCorrelation(tenant: string, correlationId: string, limit: number): Promise<ReceiptRow[]> {
+    const n = recordLimit(limit);
+    return this.#run('get receipts by correlation id', (s) => s.receiptsByCorrelation.all(tenant, correlationId, n).map(toReceipt));
+  }
+
+  async insertEvents(events: readonly EventInsert[]): Promise<number[]> {
+    if (events.length === 0) return [];
+    return this.#run('insert events', (s) =>
+      this.#db.transaction(() => events.map((e) =>
+        Number(s.insertEvent.run(e.tenant, e.id, e.ts, e.severity, e.category, e.agent, e.correlation_id, e.body).lastInsertRowid),
+      ))(),
+    );
+  }
+
+  async listEvents(q: EventQuery): Promise<EventRow[]> {
+    const { where, params, limit } = eventWhere(q, () => '?');
+    const order = q.order === 'desc' ? 'DESC' : 'ASC';
+    return this.#run('list events', () =>
+      this.#db.prepare<unknown[], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events ${where} ORDER BY cursor ${order} LIMIT ?`).all(...params, limit),
+    );
   }
 
   async getReceiptById(tenant: string, id: string): Promise<ReceiptRow | undefined> {
