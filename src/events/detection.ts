@@ -45,7 +45,7 @@ const SEVERITY: Record<RuleName, Severity> = {
 };
 
 /** Keys tracked per rule at most (least recently touched dropped first): bounded memory under churn. */
-const MAX_KEYS = 10_000;
+export const MAX_KEYS = 10_000;
 const MAX_DOMAINS_PER_AGENT = 1_000;
 
 /** Timestamps in a sliding window, at most `cap` kept (the count only needs to reach the threshold). */
@@ -145,6 +145,11 @@ export class Detector {
       seen.decisions++;
       if (!known && seen.seen.size < MAX_DOMAINS_PER_AGENT) seen.seen.add(domain);
     }
+  }
+
+  /** How many keys the rules hold state for (bounded: each map keeps at most MAX_KEYS). */
+  trackedKeys(): number {
+    return this.#windows.size + this.#baselines.size + this.#domains.size + this.#lastAlert.size;
   }
 
   /** Drops what the rules remember about an agent (after an operator released it). */

@@ -8,7 +8,7 @@ import { StoreError } from '../../src/errors.js';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { openStore, type OpenStoreOptions } from '../../src/store/open.js';
 import type {
-  StateRecord, AgentRecord, ApiTokenRecord, AppendBuilder, KeyPurpose, KeyRecord, OperatorRecord, Store } from '../../src/store/types.js';
+  StateRecord, EventInsert, AgentRecord, ApiTokenRecord, AppendBuilder, KeyPurpose, KeyRecord, OperatorRecord, Store } from '../../src/store/types.js';
 import { chainProblems, chainedRows, oneRow } from './chain.js';
 import { spawnAppenders } from './spawn.js';
 
@@ -379,6 +379,42 @@ export function runStoreConformance(name: string, factory: () => Promise<StoreHa
         // A failed append writes neither its receipts nor its records.
         await rejection(store.append(T, (head) => ({ rows: chainedRows(head, 1, 'z'), mutations: [{ op: 'putRecord', record: rec('dddd') }, { op: 'putRecord', record: rec('x', { tenant: 'zeta' }) }] })), 'STORE_ERROR');
         expect(await store.getRecord(T, 'approval', 'dddd')).toBeUndefined();
+      });
+    });
+
+    describe('events', () => {
+      const ev = (i: number, extra: Partial<EventInsert> = {}): EventInsert => ({
+        tenant: T, id: `evt_${i}`, ts: `2025-07-01T00:00:0${i % 10}.000Z`, severity: i % 2 ? 'high' : 'info',
+        category: i % 3 ? 'decision' : 'alert', agent: i % 2 ? 'bot' : null, correlation_id: `c${i % 2}`, body: JSON.stringify({ i, note: 'é ✓' }), ...extra,
+      });
+      it('assigns increasing cursors in insertion order and filters on every field, paging both ways', async () => {
+        const first = await store.insertEvents([ev(0), ev(1), ev(2)]);
+        const second = await store.insertEvents([ev(3), ev(4, { tenant: 'zeta' })]);
+        expect(await store.insertEvents([])).toEqual([]);
+        const cursors = [...first, ...second];
+        expect(cursors).toEqual([...cursors].sort((a, b) => a - b));
+        expect(new Set(cursors).size).toBe(5);
+        const all = await store.listEvents({ tenant: T, limit: 100 });
+        expect(all.map((e) => e.id)).toEqual(['evt_0', 'evt_1', 'evt_2', 'evt_3']);
+        expect(all[1]).toEqual({ ...ev(1), cursor: first[1] });
+        expect((await store.listEvents({ limit: 100 })).map((e) => e.id)).toContain('evt_4');
+        expect((await store.listEvents({ tenant: T, after: first[1], limit: 100 })).map((e) => e.id)).toEqual(['evt_2', 'evt_3']);
+        expect((await store.listEvents({ tenant: T, before: first[2], limit: 100, order: 'desc' })).map((e) => e.id)).toEqual(['evt_1', 'evt_0']);
+        expect((await store.listEvents({ tenant: T, severities: ['high'], limit: 100 })).map((e) => e.id)).toEqual(['evt_1', 'evt_3']);
+        expect((await store.listEvents({ tenant: T, categories: ['alert'], limit: 100 })).map((e) => e.id)).toEqual(['evt_0', 'evt_3']);
+        expect((await store.listEvents({ tenant: T, agent: 'bot', correlation_id: 'c1', limit: 100 })).map((e) => e.id)).toEqual(['evt_1', 'evt_3']);
+        expect((await store.listEvents({ tenant: T, since: '2025-07-01T00:00:01.000Z', until: '2025-07-01T00:00:02.000Z', limit: 100 })).map((e) => e.id)).toEqual(['evt_1', 'evt_2']);
+        expect(await store.listEvents({ tenant: T, limit: 1, order: 'desc' })).toHaveLength(1);
+        // Filter values are bound, never spliced into SQL.
+        expect(await store.listEvents({ tenant: "acme' OR '1'='1", limit: 100 })).toEqual([]);
+        await rejection(store.listEvents({ tenant: T, limit: 0 }), 'STORE_ERROR');
+        await rejection(store.insertEvents([ev(9, { id: 'evt_0' })]), 'CONFLICT');
+      });
+      it('finds receipts by correlation id in seq order', async () => {
+        await store.append(T, (head) => ({ rows: chainedRows(head, 4, 'r').map((r, i) => ({ ...r, correlation_id: i % 2 ? 'odd' : 'even' })) }));
+        expect((await store.getReceiptsByCorrelation(T, 'odd', 10)).map((r) => r.seq)).toEqual([1, 3]);
+        expect(await store.getReceiptsByCorrelation(T, 'odd', 1)).toHaveLength(1);
+        expect(await store.getReceiptsByCorrelation('zeta', 'odd', 10)).toEqual([]);
       });
     });
 
