@@ -11,6 +11,7 @@ import { rootFromLeafHashes, leafHash } from '../dist/ledger/merkle.js';
 import { parseTrustBundle } from '../dist/ledger/verify/trust.js';
 import { verifyLogParallel } from '../dist/ledger/verify/parallel.js';
 import { benchDecisions } from './decisions.mjs';
+import { benchEvents } from './events.mjs';
 
 const N = Number(process.env.WARDEN_BENCH_RECEIPTS ?? 50_000);
 const PG_URL = process.env.WARDEN_BENCH_PG_URL ?? process.env.WARDEN_TEST_PG_URL;
@@ -163,7 +164,7 @@ rmSync(sq.dir, { recursive: true, force: true });
 
 // Decisions over HTTP with durable receipts, 1,000 policies; Cedar in-process vs bare cedar-wasm.
 {
-  const dw = await tempWarden('store:\n  driver: sqlite\nlog:\n  level: silent\n');
+  const dw = await tempWarden('store:\n  driver: sqlite\nlog:\n  level: silent\nevents:\n  detection:\n    velocity: { max_actions: 1000000 }\n    velocity_deviation: { min_actions: 1000000 }\n');
   const d = await benchDecisions(dw.w, { seconds: Number(process.env.WARDEN_BENCH_SECONDS ?? 10) });
   report('decisions over HTTP, 1,000 policies (autocannon, 64 conns)', d.rate, 'decisions/s', undefined, 5000);
   if (d.errors) console.log(`  (${d.errors} non-2xx responses or errors)`);
@@ -175,6 +176,18 @@ rmSync(sq.dir, { recursive: true, force: true });
   console.log(`  ${(d.bareUs / d.evalUs).toFixed(1)}× faster than the bare call; ${d.evalUs <= 200 ? 'PASS' : 'MISS'}: p50 ≤ 200 µs`);
   await dw.w.close();
   rmSync(dw.dir, { recursive: true, force: true });
+}
+
+// Events: a dead webhook sink and a live SSE subscriber must not slow decisions (≥ 0.95×).
+{
+  // Detection thresholds far above the load, so the load generator's agent is not quarantined mid-run.
+  const ew = await tempWarden('store:\n  driver: sqlite\nlog:\n  level: silent\nevents:\n  detection:\n    velocity: { max_actions: 1000000 }\n    velocity_deviation: { min_actions: 1000000 }\n');
+  const e = await benchEvents(ew.w, ew.dir, { seconds: Number(process.env.WARDEN_BENCH_SECONDS ?? 6) });
+  report('decisions/s, no sinks (baseline)', e.none, 'decisions/s');
+  report('decisions/s, dead webhook sink + live SSE subscriber', e.loaded, 'decisions/s', e.none, 0.95);
+  console.log(`  (${e.dropped.toLocaleString('en-US')} events dropped by the dead sink's bounded queue; ${e.sseEvents.toLocaleString('en-US')} delivered over SSE)`);
+  await ew.w.close();
+  rmSync(ew.dir, { recursive: true, force: true });
 }
 
 // Merkle root recomputation.

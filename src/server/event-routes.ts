@@ -53,6 +53,7 @@ const eventsQs = {
 const MAX_STREAMS = 256;
 const MAX_STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
+const MAX_LIVE_WHILE_CATCHING_UP = 10_000;
 
 export function registerEventRoutes(app: FastifyInstance, w: Warden, authn: RequestAuthenticator): void {
   let streams = 0;
@@ -94,10 +95,10 @@ export function registerEventRoutes(app: FastifyInstance, w: Warden, authn: Requ
   app.get<{ Querystring: EventsQs }>('/v1/events/stream', { schema: { querystring: eventsQs } }, async (req, reply) => {
     const { tenant } = await scope(req);
     const header = req.headers['last-event-id'];
-    let last = req.query.after ?? 0;
+    let resumeFrom = req.query.after;
     if (typeof header === 'string' && header !== '') {
       if (!/^\d{1,15}$/.test(header)) throw new BadInputError('Last-Event-ID: expected an event cursor (a number)');
-      last = Number(header);
+      resumeFrom = Number(header);
     }
     if (streams >= MAX_STREAMS) throw new WardenError('CONFLICT', `too many event streams open (${MAX_STREAMS}); retry later`);
     const query = toQuery({ ...req.query, after: undefined, before: undefined }, tenant);
@@ -108,22 +109,38 @@ export function registerEventRoutes(app: FastifyInstance, w: Warden, authn: Requ
       (query.agent === undefined || e.actor.agent === query.agent) &&
       (query.correlation_id === undefined || e.correlation_id === query.correlation_id);
 
+    // A new subscriber starts at the present; one that resumes gets what it missed first.
+    let last = resumeFrom ?? (await w.eventLog.flush(), (await w.eventLog.query({ ...(tenant !== undefined ? { tenant } : {}), limit: 1, order: 'desc' }))[0]?.cursor ?? 0);
     streams++;
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     let closed = false;
     let live: PersistedEvent[] | undefined = []; // buffered while the backlog is sent
-    const send = (e: PersistedEvent) => {
-      if (closed || e.cursor <= last || !matches(e)) return;
-      last = e.cursor;
-      res.write(`id: ${e.cursor}\nevent: ${e.category}\ndata: ${JSON.stringify(e)}\n\n`);
-      // A client that does not read is dropped rather than buffered without bound; it resumes from its last id.
+    /** Writes a batch of events in one write; false when the socket's buffer is full (the backlog then waits for drain). */
+    const send = (batch: readonly PersistedEvent[]): boolean => {
+      let out = '';
+      for (const e of batch) {
+        if (closed || e.cursor <= last || !matches(e)) continue;
+        last = e.cursor;
+        out += `id: ${e.cursor}\nevent: ${e.category}\ndata: ${JSON.stringify(e)}\n\n`;
+      }
+      if (out === '') return true;
+      const ok = res.write(out);
+      // A live client that does not read is dropped rather than buffered without bound; it resumes from its last id.
       if (res.writableLength > MAX_STREAM_BUFFER_BYTES) res.destroy();
+      return ok;
     };
+    const drained = () => new Promise<void>((resolve) => {
+      res.once('drain', resolve);
+      res.once('close', resolve);
+    });
     const unsubscribe = w.eventLog.onPersisted((batch) => {
-      if (live) live.push(...batch);
-      else for (const e of batch) send(e);
+      if (live) {
+        live.push(...batch);
+        if (live.length > MAX_LIVE_WHILE_CATCHING_UP) res.destroy(); // it resumes from its last id
+      }
+      else send(batch);
     });
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
@@ -141,12 +158,12 @@ export function registerEventRoutes(app: FastifyInstance, w: Warden, authn: Requ
       await w.eventLog.flush();
       for (;;) {
         const page = await w.eventLog.query({ ...query, after: last, limit: 1000, order: 'asc' });
-        for (const e of page) send(e);
+        if (!send(page) && !closed) await drained();
         if (page.length < 1000 || closed) break;
       }
       const pending = live;
       live = undefined;
-      for (const e of pending) send(e);
+      send(pending);
     } catch {
       res.destroy();
       done();

@@ -193,6 +193,8 @@ describe('event stream', () => {
     const frames = reader(first);
     await decide('normal', { action: 'tool.call', resource: 'tool:search', correlation_id: 'sse-1' });
     await until('live event', () => frames.some((f) => f.data.correlation_id === 'sse-1'));
+    // A new subscriber starts at the present: no replay of history.
+    expect(frames.some((f) => f.data.correlation_id === 'corr-events-1')).toBe(false);
     const last = frames.at(-1) as { id: number };
     first.destroy();
     // Missed while disconnected:

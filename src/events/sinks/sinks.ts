@@ -45,6 +45,7 @@ export class Sinks {
 
   constructor(private readonly bus: SecurityEvents, configs: readonly SinkConfig[], private readonly dataDir: string) {
     const deadLetterDir = join(dataDir, 'dead-letter');
+    let dirReady: Promise<void> | undefined;
     for (const c of configs) {
       const deliver = this.#deliverer(c);
       let lastDropEvent = 0;
@@ -52,7 +53,8 @@ export class Sinks {
         deliver,
         { maxQueue: c.queue, maxAttempts: c.max_attempts, backoffMs: c.backoff },
         async (event, error) => {
-          await mkdir(deadLetterDir, { recursive: true, mode: 0o700 });
+          dirReady ??= mkdir(deadLetterDir, { recursive: true, mode: 0o700 }).then(() => undefined);
+          await dirReady;
           await appendFile(join(deadLetterDir, `${c.name}.jsonl`), `${JSON.stringify({ sink: c.name, error, at: new Date().toISOString(), event })}\n`, { mode: 0o600 });
         },
         () => {
