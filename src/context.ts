@@ -17,6 +17,9 @@ import { EventLog } from './events/event-log.js';
 import { eventForReceipt } from './events/receipt-events.js';
 import { Controls } from './events/controls.js';
 import { Monitoring } from './events/monitoring.js';
+import { Firewall } from './firewall/firewall.js';
+import { RateLimiter } from './firewall/rate-limit.js';
+import { TaintTracker } from './firewall/taint.js';
 import { Approvals } from './approvals/approvals.js';
 import { ApprovalNotifier } from './approvals/webhook.js';
 import { Gateway } from './gateway/gateway.js';
@@ -45,6 +48,8 @@ export interface Warden {
   eventLog: EventLog;
   /** Circuit breakers and approval requirements set by incident response. */
   controls: Controls;
+  /** Injection, DLP, egress and argument checks of the decision pipeline. */
+  firewall: Firewall;
   /** Detection, incident response and sinks: started by `serve` (long-running processes only). */
   monitoring: Monitoring | undefined;
   startMonitoring(): Monitoring;
@@ -158,7 +163,17 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     ...(approvalNotifier ? { onRequested: (a) => approvalNotifier.notify(a) } : {}),
   });
   const controls = new Controls(store, ledger, config.events.breaker_cooldown);
-  const gateway = new Gateway(store, ledger, policies, approvals, audit, controls, { riskWeights: config.gateway.risk_weights });
+  let firewall: Firewall;
+  try {
+    firewall = new Firewall(config.firewall, protector, loaded.dataDir);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const limits = { agent: new RateLimiter(config.firewall.rate_limits.agent), tenant: new RateLimiter(config.firewall.rate_limits.tenant) };
+  const gateway = new Gateway(store, ledger, policies, approvals, audit, controls, firewall, new TaintTracker(store, config.firewall.taint_ttl), {
+    riskWeights: config.gateway.risk_weights, limits,
+  });
   const w: Warden = {
     loaded,
     store,
@@ -174,6 +189,7 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     events,
     eventLog,
     controls,
+    firewall,
     monitoring: undefined,
     startMonitoring() {
       w.monitoring ??= new Monitoring(w, config.events, loaded.dataDir);

@@ -116,6 +116,85 @@ const eventsSchema = z
   })
   .strict();
 
+const bucket = (rate: number, burst: number) =>
+  z.object({ rate: z.number().min(0.001).max(1_000_000).default(rate), burst: z.number().int().min(1).max(10_000_000).default(burst) }).strict().prefault({});
+const dlpAction = z.enum(['block', 'redact', 'tokenize', 'flag']);
+const checkKind = z.enum(['sql', 'xss', 'path', 'shell']);
+
+const firewallSchema = z
+  .object({
+    injection: z
+      .object({
+        /** Score (0-1) from which an untrusted input is flagged and taints its session. */
+        threshold: z.number().min(0).max(1).default(0.5),
+        /** Score from which the gateway denies on its own, whatever policy says (default: never; policy decides). */
+        block_threshold: z.number().min(0).max(1).optional(),
+        /** Remote classifier (e.g. a Prompt Guard or LLM Guard server) combined with the local score. */
+        classifier: z
+          .object({
+            url: httpUrl,
+            timeout: durationSchema.refine((ms) => ms >= 10 && ms <= 30_000, 'expected between 10ms and 30s').default(2_000),
+            combine: z.enum(['max', 'weighted']).default('max'),
+            weight: z.number().min(0).max(1).default(0.5),
+            /** A header value (e.g. an API key) read from a file in the data directory. */
+            header_file: secretFile.optional(),
+            header_name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/).default('authorization'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    dlp: z
+      .object({
+        /** What to do per category (secret, pii, honeytoken); by type in `types`. */
+        categories: z.object({ secret: dlpAction.default('redact'), pii: dlpAction.default('flag'), honeytoken: z.literal('block').default('block') }).strict().prefault({}),
+        types: z.record(z.string().regex(/^[a-z0-9_]{1,64}$/), dlpAction).default({}),
+        /** Finding types not reported at all (e.g. email for a tenant that mails customers). */
+        ignore_types: z.array(z.string().regex(/^[a-z0-9_]{1,64}$/)).max(64).default([]),
+        default_phone_region: z.string().regex(/^[A-Z]{2}$/).default('US'),
+      })
+      .strict()
+      .prefault({}),
+    egress: z
+      .object({
+        /** Destinations every tenant may reach: `api.example.com`, `*.example.org`, `https://x.example:8443`. Empty: no allowlist. */
+        allow: z.array(z.string().min(1).max(300)).max(1000).default([]),
+        /** Per-tenant allowlists, replacing `allow` for that tenant. */
+        tenants: z.record(z.string().regex(TENANT_NAME), z.array(z.string().min(1).max(300)).max(1000)).default({}),
+      })
+      .strict()
+      .prefault({}),
+    /** Per-tool argument validation: resource (`tool:NAME`, `mcp:SERVER/TOOL`) → JSON Schema file and checks. */
+    tools: z
+      .record(
+        z.string().min(3).max(256),
+        z.object({
+          schema_file: z.string().min(1).max(1024).optional(),
+          /** JSON pointer → checks on the strings there (`*` matches any key or index). */
+          checks: z.record(z.string().max(512), z.array(checkKind).min(1)).default({}),
+          allowed_roots: z.array(z.string().min(1).max(1024)).max(64).optional(),
+          /** Deny (rather than only signal to policy) when the arguments are invalid. */
+          block_invalid: z.boolean().default(true),
+        }).strict(),
+      )
+      .default({}),
+    /** Token buckets (requests per second, burst). */
+    rate_limits: z
+      .object({
+        agent: bucket(100, 200),
+        tenant: bucket(1000, 2000),
+        /** Every HTTP request, before authentication, per client address (429 beyond it). */
+        source: bucket(200, 400),
+      })
+      .strict()
+      .prefault({}),
+    /** How long a session (correlation id) stays tainted after it took in flagged content. */
+    taint_ttl: durationSchema.refine((ms) => ms >= 1000 && ms <= 30 * 86_400_000, 'expected between 1s and 30d').default(86_400_000),
+  })
+  .strict();
+
+export type FirewallConfig = z.output<typeof firewallSchema>;
 export type SinkConfig = z.output<typeof sinkSchema>;
 export type EventsConfig = z.output<typeof eventsSchema>;
 
@@ -276,11 +355,16 @@ export const configSchema = z
       .strict()
       .prefault({}),
     events: eventsSchema.prefault({}),
+    firewall: firewallSchema.prefault({}),
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(8787),
         body_limit: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+        /** Open connections at most; beyond it new ones are refused. */
+        max_connections: z.number().int().min(1).max(1_000_000).default(4096),
+        /** Longest time to receive a whole request. */
+        request_timeout: durationSchema.refine((ms) => ms >= 1000 && ms <= 600_000, 'expected between 1s and 10m').default(30_000),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { BadInputError, KeyError } from '../errors.js';
 import type { Store } from '../store/types.js';
 import { open, seal } from './aead.js';
@@ -135,6 +135,15 @@ export class PayloadProtector {
       return value;
     };
     return (await walk(payload, [])) as Record<string, Json>;
+  }
+
+  /**
+   * A 32-byte key for another purpose (DLP tokenization, honeytokens), derived with HKDF from
+   * the tenant's data key: shredding the tenant's data keys makes these unusable too.
+   */
+  async deriveKey(tenant: string, purpose: string): Promise<Buffer> {
+    const dk = await this.activeKey(tenant);
+    return Buffer.from(hkdfSync('sha256', dk.key, Buffer.alloc(0), `warden-derived/v1\n${tenant}\n${purpose}`, 32));
   }
 
   /** Crypto-shredding: destroys every data key of the tenant. Returns how many. */

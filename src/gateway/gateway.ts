@@ -15,6 +15,9 @@ import type { Json } from '../crypto/jcs.js';
 import { grantedFor, type DecisionKind, type PolicyDecision, type PolicyRequest } from '../policy/engine.js';
 import type { Mutation, Store } from '../store/types.js';
 import type { Controls } from '../events/controls.js';
+import type { Firewall, FirewallVerdict, UntrustedInput } from '../firewall/firewall.js';
+import type { RateLimiter } from '../firewall/rate-limit.js';
+import type { TaintTracker } from '../firewall/taint.js';
 import { assessRisk, type RiskWeights } from './risk.js';
 
 export const DECISION_KIND = 'decision';
@@ -23,7 +26,7 @@ const MEMO_SIZE = 10_000;
 const DECISION_ID = /^dec_[A-Za-z0-9_-]{16}$/;
 /** A key of the receipt payload that belongs to Warden; an agent's payload may not use it. */
 export const WARDEN_PAYLOAD_KEY = '_warden';
-const COMPUTED_CONTEXT = ['risk', 'risk_level', 'delegated', 'granted', 'human', 'service'] as const;
+const COMPUTED_CONTEXT = ['risk', 'risk_level', 'delegated', 'granted', 'human', 'service', 'tainted', 'firewall'] as const;
 
 export interface ActorChain {
   human: string | null;
@@ -42,6 +45,8 @@ export interface DecisionRequest {
   /** Extra payload paths to encrypt, beyond `ledger.sensitive_fields`. */
   sensitive?: string[];
   correlation_id?: string;
+  /** Content the agent took in from outside (tool outputs, fetched pages, e-mails): scanned for prompt injection. */
+  untrusted?: UntrustedInput[];
 }
 
 export interface DecisionResult {
@@ -53,6 +58,10 @@ export interface DecisionResult {
   risk: { score: number; level: string };
   approval?: { id: string; state: string; role: string; expires_at: string };
   receipt: { tenant: string; seq: number; id: string } | null;
+  /** The session has taken in flagged untrusted content. */
+  tainted?: boolean;
+  /** What the firewall found; `payload` is the redacted/tokenized payload the agent must send instead of its own. */
+  firewall?: { findings: { detector: string; type: string; severity: string; path?: string; message: string }[]; payload?: Record<string, Json> };
 }
 
 /** What is stored per decision: enough to replay it against another policy (what-if). */
@@ -75,6 +84,8 @@ export interface PolicySource {
 
 export interface GatewayOptions {
   riskWeights?: RiskWeights;
+  /** Token buckets per agent and per tenant (stage 4). */
+  limits?: { agent: RateLimiter; tenant: RateLimiter };
 }
 
 export function assertDecisionId(id: unknown): asserts id is string {
@@ -98,6 +109,8 @@ export class Gateway {
     private readonly approvals: Approvals,
     private readonly audit: AuthAudit,
     private readonly controls: Controls,
+    private readonly firewall: Firewall,
+    private readonly taint: TaintTracker,
     private readonly options: GatewayOptions = {},
   ) {}
 
@@ -123,12 +136,33 @@ export class Gateway {
     return d;
   }
 
-  async decide(caller: Caller, req: DecisionRequest, correlationId: string): Promise<DecisionResult> {
+  async decide(caller: Caller, original: DecisionRequest, correlationId: string): Promise<DecisionResult> {
     const tenant = caller.passport.tenant;
     const claims = caller.passport.claims;
     const id = `dec_${randomBytes(12).toString('base64url')}`;
-    const corr = req.correlation_id ?? correlationId;
-    if (req.payload && Object.hasOwn(req.payload, WARDEN_PAYLOAD_KEY)) throw new BadInputError(`payload.${WARDEN_PAYLOAD_KEY} is reserved for Warden`);
+    const corr = original.correlation_id ?? correlationId;
+    if (original.payload && Object.hasOwn(original.payload, WARDEN_PAYLOAD_KEY)) throw new BadInputError(`payload.${WARDEN_PAYLOAD_KEY} is reserved for Warden`);
+
+    // 5 (run first). The firewall scans before anything is receipted, so that no receipt — not
+    // even a refusal's — keeps a secret DLP redacts. If it fails, the payload is withheld from
+    // the receipt and the decision is a deny (below).
+    let fw: FirewallVerdict | undefined;
+    let fwError: string | undefined;
+    try {
+      const domain = original.context?.domain;
+      fw = await this.firewall.inspect({
+        tenant, action: original.action, resource: original.resource, payload: original.payload, untrusted: original.untrusted,
+        domain: typeof domain === 'string' ? domain : undefined,
+      });
+    } catch (err) {
+      if (err instanceof BadInputError) throw err;
+      fwError = err instanceof WardenError ? err.message : 'internal error';
+    }
+    const { untrusted: _scanned, ...rest } = original;
+    const req: DecisionRequest = fwError !== undefined
+      ? { ...rest, payload: {}, sensitive: [] }
+      : fw?.payload ? { ...rest, payload: fw.payload } : rest;
+    const more = { firewall: fw };
 
     // 2. Tenant isolation: the actor's tenant must own the resource.
     if (req.tenant !== undefined && req.tenant !== tenant) {
@@ -138,7 +172,7 @@ export class Gateway {
       });
       return this.#record(caller, req, id, corr, undefined, {
         decision: 'deny', policies: [], reasons: [`resource belongs to tenant "${req.tenant}": cross-tenant access denied`], obligations: [], errors: [],
-      }, { score: 100, level: 'critical' });
+      }, { score: 100, level: 'critical' }, undefined, more);
     }
 
     // 3. Agent state is enforced by passport verification; the registry adds trust level and type.
@@ -151,7 +185,7 @@ export class Gateway {
       const err = new BadInputError(`context.${forged} is set by Warden, not by the caller`);
       await this.#record(caller, req, id, corr, undefined, {
         decision: 'deny', policies: [], reasons: [`invalid request: ${err.message}`], obligations: [], errors: [],
-      }, { score: 100, level: 'critical' });
+      }, { score: 100, level: 'critical' }, undefined, more);
       throw err;
     }
     const risk = assessRisk(
@@ -183,6 +217,17 @@ export class Gateway {
       },
     };
 
+    // 4. Limits: token buckets per agent and per tenant.
+    const limits = this.options.limits;
+    if (limits) {
+      const wait = Math.max(limits.agent.take(`${tenant}\n${claims.sub}`), limits.tenant.take(tenant));
+      if (wait > 0) {
+        return this.#record(caller, req, id, corr, undefined, {
+          decision: 'deny', policies: [], reasons: [`rate limit exceeded: retry in ${Math.ceil(wait)} s`], obligations: [], errors: [],
+        }, risk, request, { ...more, extra: { limit: 'rate' } });
+      }
+    }
+
     // 3b. Incident response: open circuit breakers deny; a restricted agent needs approval for everything.
     let control: Awaited<ReturnType<Controls['check']>>;
     try {
@@ -192,7 +237,28 @@ export class Gateway {
       control = { deny: `incident-response controls unavailable (${why}): denied` };
     }
     if (control.deny) {
-      return this.#record(caller, req, id, corr, undefined, { decision: 'deny', policies: [], reasons: [control.deny], obligations: [], errors: [] }, risk, request, { control: 'breaker' });
+      return this.#record(caller, req, id, corr, undefined, { decision: 'deny', policies: [], reasons: [control.deny], obligations: [], errors: [] }, risk, request, { ...more, extra: { control: 'breaker' } });
+    }
+
+    // 5. Firewall signals into the policy context; its own blocks deny whatever policy says.
+    if (fwError !== undefined || !fw) {
+      return this.#record(caller, req, id, corr, undefined, {
+        decision: 'deny', policies: [], reasons: [`firewall unavailable (${fwError ?? 'no verdict'}): denied; the payload is withheld from this receipt`], obligations: [], errors: [],
+      }, risk, request, more);
+    }
+    let tainted = fw.taints;
+    if (!tainted) {
+      try {
+        tainted = await this.taint.isTainted(tenant, corr);
+      } catch {
+        tainted = true; // unknown counts as tainted: the stricter policy applies
+      }
+    }
+    request.context = { ...request.context, tainted, firewall: fw.signals as unknown as Json };
+    if (fw.block) {
+      return this.#record(caller, req, id, corr, undefined, {
+        decision: 'deny', policies: [], reasons: [`firewall: ${fw.block}`], obligations: [], errors: [],
+      }, risk, request, { ...more, tainted, extra: { firewall_block: true } });
     }
 
     // 7. Policy. Bad input from the agent is its error (400, still receipted); anything else fails closed.
@@ -219,18 +285,30 @@ export class Gateway {
     if (control.requireApproval && (outcome.decision === 'allow' || outcome.decision === 'allow_with_conditions')) {
       outcome = { ...outcome, decision: 'require_approval', reasons: [...outcome.reasons, control.requireApproval] };
     }
-    return this.#record(caller, req, id, corr, version, outcome, risk, request);
+    return this.#record(caller, req, id, corr, version, outcome, risk, request, { ...more, tainted });
   }
 
   /** 8–9: the approval (if needed), the receipt and the decision record, in one commit. */
   async #record(
     caller: Caller, req: DecisionRequest, id: string, corr: string, version: string | undefined,
     outcome: PolicyDecision, risk: { score: number; level: string }, request?: PolicyRequest,
-    /** Extra facts for the receipt's Warden payload, e.g. that a control (not policy) decided. */
-    extra: Record<string, Json> = {},
+    more: {
+      /** Extra facts for the receipt's Warden payload, e.g. that a control (not policy) decided. */
+      extra?: Record<string, Json>;
+      firewall?: FirewallVerdict | undefined;
+      tainted?: boolean;
+    } = {},
   ): Promise<DecisionResult> {
     const tenant = caller.passport.tenant;
     const mutations: Mutation[] = [];
+    const fw = more.firewall;
+    if (fw?.taints) {
+      const m = this.taint.mark(tenant, corr, `flagged untrusted input (decision ${id})`);
+      if (m) mutations.push(m);
+    }
+    const fwFindings = (fw?.findings ?? []).map((f) => ({
+      detector: f.detector, type: f.type, severity: f.severity, ...(f.path ? { path: f.path } : {}), ...(f.excerpt ? { excerpt: f.excerpt } : {}), message: f.message,
+    }));
     let approval: Approval | undefined;
     if (outcome.decision === 'require_approval') {
       const p = this.approvals.prepare({
@@ -254,7 +332,9 @@ export class Gateway {
       context: (request?.context ?? req.context ?? {}) as Json,
       ...(approval ? { approval_id: approval.id, approval_role: approval.role, approval_expires_at: approval.expires_at } : {}),
       ...(outcome.errors.length ? { errors: outcome.errors } : {}),
-      ...extra,
+      ...(more.tainted ? { tainted: true } : {}),
+      ...(fwFindings.length ? { firewall: { signals: fw?.signals as unknown as Json, findings: fwFindings, ...(fw?.payload ? { payload_redacted: true } : {}) } } : {}),
+      ...(more.extra ?? {}),
     };
     try {
       const body = (seq: number, rid: string): DecisionRecordBody => ({
@@ -284,11 +364,14 @@ export class Gateway {
       );
       if (approval) this.approvals.requested(approval);
       const r = receipt as { seq: number; id: string };
+      if (fwFindings.length) this.#firewallEvents(tenant, caller.actor, corr, r.seq, id, outcome.decision, fwFindings);
       return {
         id, decision: outcome.decision, reasons: outcome.reasons, obligations: outcome.obligations, policy_version: version ?? null,
         risk: { score: risk.score, level: risk.level },
         ...(approval ? { approval: { id: approval.id, state: approval.state, role: approval.role, expires_at: approval.expires_at } } : {}),
         receipt: { tenant, seq: r.seq, id: r.id },
+        ...(more.tainted ? { tainted: true } : {}),
+        ...(fwFindings.length ? { firewall: { findings: fwFindings.map(({ excerpt: _e, ...f }) => f), ...(fw?.payload ? { payload: fw.payload } : {}) } } : {}),
       };
     } catch (err) {
       if (err instanceof BadInputError) throw err; // e.g. a sensitive path that is not in the payload
@@ -298,6 +381,18 @@ export class Gateway {
         id, decision: 'deny', reasons: ['decision could not be recorded (store unavailable): denied'], obligations: [], policy_version: version ?? null,
         risk: { score: risk.score, level: risk.level }, receipt: null,
       };
+    }
+  }
+
+  /** Firewall findings as events: one per decision (details sealed), and a critical one for a honeytoken. */
+  #firewallEvents(tenant: string, actor: ActorChain, corr: string, seq: number, decisionId: string, decision: string, findings: { detector: string; type: string; severity: string }[]): void {
+    const rank = { info: 0, low: 1, medium: 2, high: 3, critical: 4 } as const;
+    const top = findings.reduce((a, f) => (rank[f.severity as keyof typeof rank] > rank[a] ? (f.severity as keyof typeof rank) : a), 'info' as keyof typeof rank);
+    const base = { tenant, actor, correlation_id: corr, receipt: { tenant, seq } };
+    const types = [...new Set(findings.map((f) => `${f.detector}:${f.type}`))];
+    this.audit.events.emit({ ...base, severity: top, category: 'firewall_finding', details: { decision_id: decisionId, decision, types, findings }, sensitive: ['findings'] });
+    if (findings.some((f) => f.detector === 'honeytoken')) {
+      this.audit.events.emit({ ...base, severity: 'critical', category: 'honeytoken', details: { decision_id: decisionId, decision, note: 'a planted canary credential was used: treat the agent and its inputs as compromised' } });
     }
   }
 

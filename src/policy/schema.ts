@@ -26,7 +26,7 @@ export type EntityTypeName =
 export const ROLE_TYPE: EntityTypeName = 'Warden::Role';
 
 /** Cedar types a context field can have. */
-export type FieldType = 'Long' | 'String' | 'Bool' | 'Set<String>';
+export type FieldType = 'Long' | 'String' | 'Bool' | 'Set<String>' | 'Firewall';
 
 export interface FieldSpec {
   type: FieldType;
@@ -34,6 +34,8 @@ export interface FieldSpec {
   required?: boolean;
   /** Set by Warden itself; a caller-supplied value is refused. */
   computed?: boolean;
+  /** Filled in by the engine when absent (Warden-computed signals in policy tests and what-if replays of older decisions). */
+  default?: CedarContextValue;
   /** Allowed values of a String field. */
   values?: readonly string[];
   /** Inclusive bounds of a Long field. */
@@ -43,6 +45,22 @@ export interface FieldSpec {
 }
 
 export const RISK_LEVELS = ['low', 'medium', 'high', 'critical'] as const;
+
+/** The firewall's signals (`context.firewall`), computed by Warden from the request's inputs and payload. */
+export const FIREWALL_FIELDS: Readonly<Record<string, { type: 'Bool' | 'Long' | 'Set<String>'; doc: string }>> = {
+  injection: { type: 'Bool', doc: 'an untrusted input scored at or above the injection threshold' },
+  injection_score: { type: 'Long', doc: 'the highest injection score of the untrusted inputs, 0-100' },
+  dlp: { type: 'Set<String>', doc: 'types of sensitive data found in the payload (e.g. aws_access_key, credit_card, email)' },
+  dlp_block: { type: 'Bool', doc: "a DLP finding whose configured action is block (the gateway denies it whatever policy says)" },
+  honeytoken: { type: 'Bool', doc: 'a planted canary credential appeared in the request' },
+  egress_allowed: { type: 'Bool', doc: "the destination (http: resource or context.domain) is on the tenant's egress allowlist (false when there is no allowlist); true when the action names no destination" },
+  schema_valid: { type: 'Bool', doc: "the payload passed the tool's JSON Schema and argument checks; true when none is configured" },
+  findings: { type: 'Long', doc: 'number of firewall findings' },
+};
+
+export const NEUTRAL_FIREWALL: Readonly<Record<string, CedarContextValue>> = {
+  injection: false, injection_score: 0, dlp: [], dlp_block: false, honeytoken: false, egress_allowed: true, schema_valid: true, findings: 0,
+};
 
 /** The context of every agent action (tool.call, mcp.request, http.egress, agent.message, data.*). */
 export const AGENT_CONTEXT: Readonly<Record<string, FieldSpec>> = {
@@ -65,6 +83,11 @@ export const AGENT_CONTEXT: Readonly<Record<string, FieldSpec>> = {
   data_class: { type: 'String', doc: 'classification of the data involved (e.g. public, internal, pii, secret)' },
   arguments: { type: 'Set<String>', doc: 'names of the arguments the call carries' },
   target_tenant: { type: 'String', doc: 'the tenant the action is aimed at, when it names one' },
+  tainted: {
+    type: 'Bool', required: true, default: false,
+    doc: 'set by Warden: the session (correlation id) has taken in untrusted content the injection detector flagged',
+  },
+  firewall: { type: 'Firewall', required: true, default: NEUTRAL_FIREWALL as unknown as CedarContextValue, doc: "set by Warden: the firewall's signals (see Firewall below)" },
 };
 
 /** The context of operator actions (agent.lifecycle, admin). */
@@ -124,6 +147,9 @@ export const SCHEMA_TEXT: string = `namespace ${NAMESPACE} {
   entity Connector = { tenant: String, ref: String, host: String };
   entity Dataset = { tenant: String, ref: String, name: String };
 
+  type Firewall = {
+${Object.entries(FIREWALL_FIELDS).map(([k, f]) => `    ${k}: ${f.type},`).join('\n')}
+  };
   type AgentContext = ${recordType(AGENT_CONTEXT)};
   type OperatorContext = ${recordType(OPERATOR_CONTEXT)};
 
@@ -202,7 +228,7 @@ export function parseResource(resource: unknown): ResourceRef {
 export const MAX_CONTEXT_STRING = 2048;
 export const MAX_CONTEXT_SET = 256;
 
-export type CedarContextValue = string | number | boolean | string[];
+export type CedarContextValue = string | number | boolean | string[] | { [k: string]: CedarContextValue };
 
 /**
  * Checks a caller's context against the action's context type and returns it as Cedar values.
@@ -225,7 +251,10 @@ export function checkContext(action: string, context: unknown): Record<string, C
     out[name] = checkValue(`context.${name}`, f, value);
   }
   for (const [name, f] of Object.entries(spec.context)) {
-    if (f.required && !f.computed && !(name in out)) throw new BadInputError(`context.${name}: required for action ${action}`);
+    if (f.required && !f.computed && !(name in out)) {
+      if (f.default === undefined) throw new BadInputError(`context.${name}: required for action ${action}`);
+      out[name] = structuredClone(f.default);
+    }
   }
   return out;
 }
@@ -249,6 +278,18 @@ function checkValue(path: string, f: FieldSpec, v: unknown): CedarContextValue {
       if (!Array.isArray(v) || v.length > MAX_CONTEXT_SET) throw new BadInputError(`${path}: expected a list of at most ${MAX_CONTEXT_SET} strings`);
       for (const x of v) if (!isPlainString(x)) throw new BadInputError(`${path}: expected strings of 1-${MAX_RESOURCE} characters without control characters`);
       return [...new Set(v as string[])];
+    }
+    case 'Firewall': {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BadInputError(`${path}: expected an object`);
+      const out: Record<string, CedarContextValue> = {};
+      for (const [k, spec] of Object.entries(FIREWALL_FIELDS)) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x === undefined) throw new BadInputError(`${path}.${k}: required`);
+        out[k] = checkValue(`${path}.${k}`, { type: spec.type, doc: spec.doc, ...(spec.type === 'Long' ? { min: 0 } : {}) }, x);
+      }
+      const extra = Object.keys(v).find((k) => !Object.hasOwn(FIREWALL_FIELDS, k));
+      if (extra !== undefined) throw new BadInputError(`${path}.${extra}: unknown field`);
+      return out;
     }
   }
 }

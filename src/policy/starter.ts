@@ -109,6 +109,58 @@ when { resource.tenant == principal.tenant && context.granted };
 permit (principal, action == Warden::Action::"data.delete", resource)
 when { resource.tenant == principal.tenant && context.granted };
 
+// ---- Firewall. The gateway itself denies honeytokens and data whose DLP action is block; the
+// policy says so too, so policy tests and what-if replays show it.
+@id("forbid-firewall-blocks")
+@reason("the firewall found a honeytoken or data that must not leave")
+forbid (
+  principal,
+  action in [Warden::Action::"tool.call", Warden::Action::"mcp.request", Warden::Action::"http.egress",
+             Warden::Action::"agent.message", Warden::Action::"data.read", Warden::Action::"data.write",
+             Warden::Action::"data.delete"],
+  resource
+)
+when { context.firewall.honeytoken || context.firewall.dlp_block };
+
+// ---- Tainted sessions (context.tainted: the session took in untrusted content the injection
+// detector flagged). Untrusted content + private data + outbound communication is never
+// silently allowed: a human decides. These permits carry @approval, so when they apply the
+// decision is require_approval even if another permit allows the action.
+@id("tainted-egress-off-allowlist")
+@approval("approver")
+@reason("the session took in flagged untrusted content; reaching a destination outside the egress allowlist needs an approver")
+permit (
+  principal,
+  action in [Warden::Action::"tool.call", Warden::Action::"mcp.request", Warden::Action::"http.egress", Warden::Action::"agent.message"],
+  resource
+)
+when { context.tainted && context.granted && (action == Warden::Action::"http.egress" || context has domain) && !context.firewall.egress_allowed };
+
+@id("tainted-high-risk")
+@approval("approver")
+@reason("the session took in flagged untrusted content; high-risk actions need an approver")
+permit (
+  principal,
+  action in [Warden::Action::"tool.call", Warden::Action::"mcp.request", Warden::Action::"http.egress",
+             Warden::Action::"agent.message", Warden::Action::"data.write", Warden::Action::"data.delete"],
+  resource
+)
+when { context.tainted && context.granted && context.risk_level == "high" };
+
+@id("tainted-private-data-outbound")
+@approval("approver")
+@reason("the session took in flagged untrusted content; sending private data out needs an approver")
+permit (
+  principal,
+  action in [Warden::Action::"tool.call", Warden::Action::"mcp.request", Warden::Action::"http.egress", Warden::Action::"agent.message"],
+  resource
+)
+when {
+  context.tainted && context.granted &&
+  (action == Warden::Action::"http.egress" || action == Warden::Action::"agent.message" || context has domain) &&
+  ((context has data_class && ["confidential", "restricted", "secret", "pii"].contains(context.data_class)) || !context.firewall.dlp.isEmpty())
+};
+
 // ---- Operators with the admin role manage agents and the tenant.
 @id("operators-admin")
 permit (principal in Warden::Role::"admin", action in [Warden::Action::"agent.lifecycle", Warden::Action::"admin"], resource)

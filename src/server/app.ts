@@ -11,6 +11,7 @@ import { registerIdentityRoutes } from './identity-routes.js';
 import { registerDecisionRoutes, registerPolicyRoutes, registerWhatIfRoute } from './decision-routes.js';
 import { registerMetrics } from './metrics.js';
 import { registerEventRoutes } from './event-routes.js';
+import { RateLimiter } from '../firewall/rate-limit.js';
 
 export interface ServerOptions {
   /**
@@ -121,6 +122,7 @@ export async function buildServer(w: Warden, options: ServerOptions = {}): Promi
         }
       : {}),
     logger: level === 'silent' ? false : { level },
+    requestTimeout: w.loaded.config.server.request_timeout,
     bodyLimit: w.loaded.config.server.body_limit,
     // Request ids become correlation ids in receipts: unique across restarts and processes,
     // unlike fastify's per-process counter (req-1, req-2, …).
@@ -156,6 +158,15 @@ export async function buildServer(w: Warden, options: ServerOptions = {}): Promi
     ? new OidcVerifier(config.identity.oidc, { clockSkewMs: config.identity.clock_skew, knownRoles: (r) => w.operators.roleNames().includes(r) })
     : undefined;
   const authn = new RequestAuthenticator(w, oidc);
+
+  // Per client address, before anything else runs (authentication included): a flood costs a 429, not a receipt.
+  const perSource = new RateLimiter(config.firewall.rate_limits.source);
+  app.addHook('onRequest', async (req, reply) => {
+    const wait = perSource.take(req.ip);
+    if (wait > 0) {
+      await reply.code(429).header('retry-after', String(Math.ceil(wait))).send({ error: { code: 'RATE_LIMITED', message: 'too many requests from this address' } });
+    }
+  });
   // A server is long-running: detection, incident response and sinks run with it.
   w.startMonitoring();
 
@@ -239,5 +250,7 @@ export async function buildServer(w: Warden, options: ServerOptions = {}): Promi
     return reply.type('text/plain; charset=utf-8').send(cp.note);
   });
 
+  // Connection cap: beyond it the kernel-accepted socket is closed at once.
+  app.server.maxConnections = config.server.max_connections;
   return app;
 }

@@ -25,6 +25,13 @@ const decisionBody = {
     payload: { type: 'object', maxProperties: 256 },
     sensitive: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 256 } },
     correlation_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+    untrusted: {
+      type: 'array', maxItems: 16,
+      items: {
+        type: 'object', required: ['text'], additionalProperties: false,
+        properties: { source: { type: 'string', minLength: 1, maxLength: 256 }, text: { type: 'string', maxLength: 262_144 } },
+      },
+    },
   },
 } as const;
 const decisionResponse = {
@@ -38,6 +45,17 @@ const decisionResponse = {
     risk: { type: 'object', properties: { score: { type: 'number' }, level: { type: 'string' } } },
     approval: { type: 'object', properties: { id: { type: 'string' }, state: { type: 'string' }, role: { type: 'string' }, expires_at: { type: 'string' } } },
     receipt: { type: ['object', 'null'], properties: { tenant: { type: 'string' }, seq: { type: 'integer' }, id: { type: 'string' } } },
+    tainted: { type: 'boolean' },
+    firewall: {
+      type: 'object',
+      properties: {
+        findings: {
+          type: 'array',
+          items: { type: 'object', properties: { detector: { type: 'string' }, type: { type: 'string' }, severity: { type: 'string' }, path: { type: 'string' }, message: { type: 'string' } } },
+        },
+        payload: { type: 'object', additionalProperties: true },
+      },
+    },
   },
 } as const;
 const outcomeBody = {
