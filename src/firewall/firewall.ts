@@ -73,6 +73,7 @@ export interface FirewallVerdict {
 
 const NO_SIGNALS: FirewallSignals = { injection: false, injection_score: 0, dlp: [], dlp_block: false, honeytoken: false, egress_allowed: true, schema_valid: true, findings: 0 };
 const MAX_FINDINGS_KEPT = 50;
+const REDACT_ALL: DlpActionPolicy = { byCategory: { secret: 'redact', pii: 'redact', honeytoken: 'redact' }, default: 'redact' };
 
 export class Firewall {
   readonly #injection: InjectionDetector;
@@ -193,8 +194,14 @@ export class Firewall {
           if (applied.blocked) {
             signals.dlp_block = true;
             block ??= `data-loss prevention: ${applied.blockedBy.map((f) => f.type).join(', ')} in the payload`;
+            // A blocked value must not reach the receipt either: everything found is redacted there,
+            // and a payload that could not be scanned completely is withheld.
+            payload = scan.incomplete
+              ? { withheld: 'the payload could not be scanned completely' }
+              : (t.dlp.apply(req.payload as Record<string, Json>, scan.findings.filter((f) => f.type !== 'dlp_scan_incomplete'), REDACT_ALL).output as Record<string, Json>);
+          } else if (applied.redacted > 0 || applied.tokenized > 0) {
+            payload = applied.output as Record<string, Json>;
           }
-          if (applied.redacted > 0 || applied.tokenized > 0) payload = applied.output as Record<string, Json>;
         }
       }
       for (const [i, input] of (req.untrusted ?? []).entries()) {
