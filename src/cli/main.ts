@@ -25,6 +25,8 @@ import { registerOperators } from './operators.js';
 import { registerApprovals } from './approvals.js';
 import { registerPolicy } from './policy.js';
 import { registerEvents } from './events.js';
+import { registerScan } from './scan.js';
+import { registerFirewall } from './firewall.js';
 
 const program = new Command();
 program
@@ -49,6 +51,8 @@ registerOperators(program);
 registerApprovals(program);
 registerPolicy(program);
 registerEvents(program);
+registerScan(program);
+registerFirewall(program);
 registerServe(program);
 
 try {
