@@ -12,6 +12,9 @@ import { parseTrustBundle } from '../dist/ledger/verify/trust.js';
 import { verifyLogParallel } from '../dist/ledger/verify/parallel.js';
 import { benchDecisions } from './decisions.mjs';
 import { benchEvents } from './events.mjs';
+import { benchInjection } from './injection.mjs';
+import { benchDlp } from './dlp.mjs';
+import { blindEval, rates } from './blind-eval.mjs';
 
 const N = Number(process.env.WARDEN_BENCH_RECEIPTS ?? 50_000);
 const PG_URL = process.env.WARDEN_BENCH_PG_URL ?? process.env.WARDEN_TEST_PG_URL;
@@ -188,6 +191,22 @@ rmSync(sq.dir, { recursive: true, force: true });
   console.log(`  (${e.dropped.toLocaleString('en-US')} events dropped by the dead sink's bounded queue; ${e.sseEvents.toLocaleString('en-US')} delivered over SSE)`);
   await ew.w.close();
   rmSync(ew.dir, { recursive: true, force: true });
+}
+
+// Firewall: detection quality on our own labelled sets and on the independent blind set (its
+// held-out half is the figure to trust), throughput and linearity.
+await benchInjection(report);
+await benchDlp(report);
+{
+  const b = await blindEval();
+  const inj = rates(b.injection.test);
+  const dlp = rates(b.dlp.test);
+  console.log('\nIndependent blind set, held-out half (written without seeing the detectors; test/fixtures/firewall/independent)');
+  report('  injection recall (blind, held-out)', inj.recall * 100, '%', undefined, 90);
+  report('  injection false-positive rate (blind, held-out)', inj.fpr * 100, '%');
+  console.log(inj.fpr <= 0.03 ? '  PASS: FPR ≤ 3%' : '  MISS: FPR above 3%');
+  report('  DLP recall (blind, held-out)', dlp.recall * 100, '%', undefined, 95);
+  report('  DLP precision (blind, held-out)', dlp.precision * 100, '%', undefined, 97);
 }
 
 // Merkle root recomputation.

@@ -6,7 +6,6 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenizer } from '../../src/firewall/dlp/tokenize.js';
 import { STARTER_POLICY } from '../../src/policy/starter.js';
