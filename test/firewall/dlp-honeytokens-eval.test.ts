@@ -97,7 +97,7 @@ describe('dlp: labelled evaluation set', () => {
     const test = samples.filter((s) => s.split === 'test');
     expect(test.length).toBeGreaterThanOrEqual(100);
     expect(new Set(samples.filter((s) => s.label === 'clean').map((s) => s.type))).toEqual(
-      new Set(['hash', 'uuid', 'luhn_failing_number', 'placeholder', 'public_key', 'version', 'date', 'order_number', 'base64_image', 'invalid_ssn', 'invalid_iban', 'example_email', 'ip_and_numbers', 'prose', 'code', 'json_log']),
+      new Set(['hash', 'uuid', 'luhn_failing_number', 'placeholder', 'public_key', 'version', 'date', 'order_number', 'base64_image', 'invalid_ssn', 'invalid_iban', 'example_email', 'ip_and_numbers', 'prose', 'code', 'json_log', 'documented_example', 'not_personal_email', 'not_phone', 'password_prose']),
     );
   });
 

@@ -67,9 +67,9 @@ describe('dlp: secrets', () => {
       ['AIza' + 'SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q', 'gcp_api_key'],
       [`AccountKey=${'Ab3+'.repeat(21)}Cd==;EndpointSuffix=core.windows.net`, 'azure_storage_key'],
       ['sk_live_' + '51HxYzAbCdEfGhIjKlMnOpQr', 'stripe_secret_key'],
-      ['xoxb-' + '123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx', 'slack_token'],
+      ['xoxb-' + '387346219054-5820193746651-AbCdEfGhIjKlMnOpQrStUvWx', 'slack_token'],
       ['ghp_' + 'a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8', 'github_token'],
-      ['github_pat_' + '11ABCDEFG0123456789abc_' + 'x1Y2z3'.repeat(10), 'github_token'],
+      ['github_pat_' + '11AQ7ZK3Y0N4dWm8Lr2TbX_' + 'x1Y2z3'.repeat(10), 'github_token'],
       ['{"private_key_id": "' + 'ab12'.repeat(10) + '"}', 'gcp_service_account'],
     ];
     for (const [text, type] of cases) expect(await types(text), type).toContain(type);
@@ -98,9 +98,9 @@ describe('dlp: secrets', () => {
 
 describe('dlp: PII with validation', () => {
   it('cards: Luhn, issuer range and grouping decide', async () => {
-    expect(await types('card 4111 1111 1111 1111 exp 12/26')).toEqual(['credit_card']);
-    expect(await types('amex 3782-822463-10005')).toEqual(['credit_card']);
-    expect(await types('5555555555554444')).toEqual(['credit_card']);
+    expect(await types('card 4525 9658 9092 1903 exp 12/26')).toEqual(['credit_card']);
+    expect(await types('amex 3781-077888-70316')).toEqual(['credit_card']);
+    expect(await types('5330069870642803')).toEqual(['credit_card']);
     // Luhn-failing, unknown issuer, wrong length for the brand, odd grouping, repeated digit
     for (const negative of ['4111 1111 1111 1112', '9111111111111111', '41111111111111111', '41 11 11 11 11 11 11 11', '4444444444444444', 'v1.4111111111111111']) {
       expect(await types(negative), negative).toEqual([]);
@@ -108,15 +108,15 @@ describe('dlp: PII with validation', () => {
   });
 
   it('a card followed by another number is still found', async () => {
-    const r = await scanner.scan('paid with 4111 1111 1111 1111 2024 receipt');
+    const r = await scanner.scan('paid with 4525 9658 9092 1903 2024 receipt');
     expect(r.findings[0]?.span).toEqual({ start: 10, end: 29 });
   });
 
   it('IBANs: country length and MOD 97', async () => {
-    expect(await types('IBAN DE89 3704 0044 0532 0130 00 thanks')).toEqual(['iban']);
-    expect(await types('GB82WEST12345698765432')).toEqual(['iban']);
-    expect(await types('DE88 3704 0044 0532 0130 00')).toEqual([]); // check digits off by one
-    expect(await types('DE89 3704 0044 0532 0130')).toEqual([]); // too short for DE
+    expect(await types('IBAN DE24 3704 0044 2863 7535 20 thanks')).toEqual(['iban']);
+    expect(await types('GB97WEST55424072186692')).toEqual(['iban']);
+    expect(await types('DE25 3704 0044 2863 7535 20')).toEqual([]); // check digits off by one
+    expect(await types('DE24 3704 0044 2863 7535')).toEqual([]); // too short for DE
     expect(ibanValid('NO9386011117947')).toBe(true);
   });
 
@@ -153,8 +153,66 @@ describe('dlp: PII with validation', () => {
   });
 });
 
+describe('dlp: placeholders, documented examples and what is nobody\'s data', () => {
+  const AZURE_KEY = 'j8F0AzVrNJDcCkP6T4fFMEMvsqMvigbkF+X3Dagxyo' + 'QdSiMRsI8+TtmwdsqOs+vlklx1xPLDEhwMOO9CDyXszg==';
+
+  it('passwords assigned in configuration and code are found, with the value as the span', async () => {
+    for (const text of ['password: correct-Horse7', 'POSTGRES_PASSWORD=s3cr3tpass', '{"user": "svc", "password": "Kx9!mPq2"}', 'DB_PASS=Wq8zLm3p', 'Server=db;User Id=sa;Password=Str0ng!Pass;', '<password>Hq7mZ2xP</password>', "CREATE USER app IDENTIFIED BY 'Vb7#kLp9q';", 'the password is Tr0ub4dor&3.']) {
+      expect(await types(text), text).toEqual(['password']);
+    }
+    const r = await scanner.scan('  password: hunter2-prod27');
+    expect(r.findings[0]?.span).toEqual({ start: 12, end: 26 });
+  });
+
+  it('references, code, types, labels and masks in a password slot are not passwords', async () => {
+    for (const text of ['password = os.getenv("DB_PASSWORD")', 'password: ${DB_PASSWORD}', 'password: "{{ vault_db_password }}"', 'PASSWORD=$(cat /run/secrets/db)', 'password = self.password', 'password: str', 'password=None', '"password": "Password"', '"password": "Mot de passe"', 'pwd: /home/user/project', 'password: !vault |', 'password: %DB_PASS%', 'password = config.db.password2', 'The password is incorrect.', 'bypass: enabled-by-default', 'password: ********', 'password=[REDACTED]']) {
+      expect(await types(text), text).toEqual([]);
+    }
+  });
+
+  it('an Azure storage account key is found outside a connection string too, but not an integrity hash', async () => {
+    expect(AZURE_KEY).toHaveLength(88);
+    expect(await types(`AZURE_STORAGE_KEY=${AZURE_KEY}`)).toEqual(['azure_storage_key']);
+    expect(await types(`az storage blob list --account-name acme --account-key ${AZURE_KEY}`)).toEqual(['azure_storage_key']);
+    expect(await types(`"integrity": "sha512-${AZURE_KEY}"`)).toEqual([]);
+  });
+
+  it('filler and documented example credentials are not findings, whichever detector matched', async () => {
+    for (const text of [`GITHUB_TOKEN=ghp_${'x'.repeat(36)}`, `STRIPE_SECRET_KEY=sk_live_${'0'.repeat(24)}`, 'api_key: your-api-key-goes-here', `token: ${'*'.repeat(24)}`, 'curl -u sk_test_4eC39HqLyjWDarjtT1zdp7dc:', 'Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c']) {
+      expect(await types(text), text).toEqual([]);
+    }
+  });
+
+  it('documented test cards and example IBANs are samples; real-looking numbers in CSV, dotted or nbsp form are cards', async () => {
+    for (const text of ['Visa 4111 1111 1111 1111 and Mastercard 5555 5555 5555 4444 always succeed in test mode', 'use 4242424242424242', 'Amex 3782 822463 10005', '4000 0566 5566 5556', 'IBAN DE89 3704 0044 0532 0130 00', 'GB82WEST12345698765432']) {
+      expect(await types(text), text).toEqual([]);
+    }
+    expect(await types('brand,number,exp\nvisa,4525965890921903,04/26')).toEqual(['credit_card']);
+    expect(await types('card 4525.9658.9092.1903')).toEqual(['credit_card']);
+    expect(await types('card 4525\u00a09658\u00a09092\u00a01903')).toEqual(['credit_card']);
+    expect(await types('total 1,234,567,890,123,456')).toEqual([]);
+  });
+
+  it('e-mail: SSH targets, automated senders and role mailboxes belong to no person', async () => {
+    for (const text of ['git clone git@github.com:acme/payments.git', 'ssh -i ~/.ssh/key deploy@bastion.acme-corp.io', 'From: GitHub <noreply@github.com>', '<49699333+dependabot[bot]@users.noreply.github.com>', 'MAILER-DAEMON@mx.acme-corp.io', 'write to support@acme-corp.io', 'you@yourcompany.com']) {
+      expect(await types(text), text).not.toContain('email');
+    }
+    expect(await types('priya.raman@northwind-logistics.com')).toEqual(['email']);
+    expect(await types('leaked combo: priya.raman@northwind-logistics.com:Summer2024')).toContain('email');
+  });
+
+  it('phones: national formats of other regions, reserved fiction ranges in international form; not ids or filler', async () => {
+    for (const text of ['連絡先：090-3812-4476', 'Tél. 06 12 48 93 57', 'mobile 07911 123456', 'Llámame al 612 345 987', 'reach me on +44 7700 900461']) {
+      expect(await types(text), text).toEqual(['phone']);
+    }
+    for (const text of ['SKU 4006381333931 · Lot 2024-11-0042 · Qty 12', 'Order #212-555-0147 confirmed', 'Phone: +1 (555) 000-0000', 'ref: 030 8841 2290']) {
+      expect(await types(text), text).toEqual([]);
+    }
+  });
+});
+
 describe('dlp: structured input', () => {
-  const input = { to: 'bob@corp.io', body: { text: 'card 4111 1111 1111 1111 please', cards: [5555555555554444, 'none'] }, ok: true, n: 3 };
+  const input = { to: 'bob@corp.io', body: { text: 'card 4525 9658 9092 1903 please', cards: [5330069870642803, 'none'] }, ok: true, n: 3 };
 
   it('findings carry the JSON pointer and a span within that string', async () => {
     const r = await scanner.scan(input);
@@ -174,15 +232,15 @@ describe('dlp: structured input', () => {
     const r = await scanner.scan(input);
     const out = scanner.apply(input, r.findings, { default: 'redact' });
     expect(out.blocked).toBe(false);
-    expect(out.output).toEqual({ to: '[REDACTED:email]', body: { text: 'card 4111 **** **** 1111 please', cards: ['5555********4444', 'none'] }, ok: true, n: 3 });
+    expect(out.output).toEqual({ to: '[REDACTED:email]', body: { text: 'card 4525 **** **** 1903 please', cards: ['5330********2803', 'none'] }, ok: true, n: 3 });
     expect(JSON.stringify(input)).toBe(before);
     expect(out.output.ok).toBe(true);
   });
 
   it('redaction in a plain string replaces only the secret', async () => {
-    const text = `id=${AWS_ID} and card 4111-1111-1111-1111`;
+    const text = `id=${AWS_ID} and card 4525-9658-9092-1903`;
     const r = await scanner.scan(text);
-    expect(scanner.apply(text, r.findings, { default: 'redact' }).output).toBe('id=[REDACTED:aws_access_key] and card 4111-****-****-1111');
+    expect(scanner.apply(text, r.findings, { default: 'redact' }).output).toBe('id=[REDACTED:aws_access_key] and card 4525-****-****-1903');
   });
 
   it('block wins: one blocking finding blocks the whole value', async () => {
@@ -217,14 +275,14 @@ describe('dlp: tokenization', () => {
 
   it('round-trips, deterministically, and preserves structure', async () => {
     const t = createTokenizer(key, { context: 'tenant-a' });
-    const value = { card: '4111 1111 1111 1111', note: 'hi' };
+    const value = { card: '4525 9658 9092 1903', note: 'hi' };
     const r = await scanner.scan(value);
     const out = scanner.apply(value, r.findings, { default: 'tokenize', tokenizer: t });
     const token = out.output.card;
     expect(token).toMatch(/^tok_[A-Za-z0-9_-]+$/);
-    expect(t.detokenize(token)).toBe('4111 1111 1111 1111');
-    expect(t.tokenize('4111 1111 1111 1111')).toBe(token);
-    expect(t.tokenize('4111 1111 1111 1112')).not.toBe(token);
+    expect(t.detokenize(token)).toBe('4525 9658 9092 1903');
+    expect(t.tokenize('4525 9658 9092 1903')).toBe(token);
+    expect(t.tokenize('4525 9658 9092 1904')).not.toBe(token);
     expect(out.tokenized).toBe(1);
   });
 

@@ -15,6 +15,7 @@ import { detectPii, PII_KINDS, type PiiKind } from './pii.js';
 import { detectWithSecretlint } from './secretlint.js';
 import type { HoneytokenSet } from './honeytokens.js';
 import { resolveOverlaps, type RawMatch } from './match.js';
+import { placeholderSecret } from './examples.js';
 import { segment, segmentAt, type SegmentedText } from './segments.js';
 import { describe, excerptFor } from './mask.js';
 import { applyDlpActions, DEFAULT_DLP_POLICY, type DlpActionPolicy, type DlpApplyResult } from './apply.js';
@@ -100,7 +101,8 @@ export function createDlpScanner(options: DlpScannerOptions = {}): DlpScanner {
   }
 
   function finish(seg: SegmentedText, raw: RawMatch[], charsLinted: number): DlpScanResult {
-    const kept = resolveOverlaps(raw.filter((m) => !ignore.has(m.type)));
+    // Placeholders and documented example credentials are dropped whichever detector found them.
+    const kept = resolveOverlaps(raw.filter((m) => !ignore.has(m.type) && !(m.category === 'secret' && placeholderSecret(m.type, seg.text.slice(m.start, m.end)))));
     const findings: Finding[] = [];
     let incomplete = seg.incomplete;
     for (const m of kept) {

@@ -38,11 +38,31 @@ function looksLikeIdentifier(v: string): boolean {
 }
 
 function highEntropyToken(v: string, minLength: number, minEntropy: number): boolean {
-  return v.length >= minLength && !PLACEHOLDER.test(v) && !looksLikeIdentifier(v) && charClasses(v) >= 2 && shannonEntropy(v) >= minEntropy;
+  return v.length >= minLength && !PLACEHOLDER.test(v) && !/[A-Za-z_$]\(/.test(v) && !looksLikeIdentifier(v) && charClasses(v) >= 2 && shannonEntropy(v) >= minEntropy;
 }
 
-function strongPassword(v: string): boolean {
-  return v.length >= 8 && !PLACEHOLDER.test(v) && !looksLikeIdentifier(v) && charClasses(v) >= 3 && shannonEntropy(v) >= 2.5 && !/^[\d.:/-]+$/.test(v);
+/** A value that is code, a reference, a path, a type or a label rather than a password. */
+function notAPassword(v: string): boolean {
+  return (
+    PLACEHOLDER.test(v) ||
+    looksLikeIdentifier(v) ||
+    /\s/.test(v) || // a sentence or a UI label, not a password
+    /[A-Za-z_$]\(|\{[\w. ]{1,40}\}|^%\w+%$|^[!&*][A-Za-z_]+$/.test(v) || // a call, a template, %VAR%, a YAML tag or anchor
+    /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/.test(v) || // member access: config.db.password1
+    /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(v) || // a constant or variable name: DB_PASSWORD_2
+    /^(?:\.{0,2}\/|~\/|[A-Za-z]:\\|[a-z][a-z0-9+.-]{1,20}:\/\/)/.test(v) || // a path or a URL
+    /^[\d.:/+-]+$/.test(v) // a number, date, version or time
+  );
+}
+
+/** A password assigned in configuration or code (`password: …`, `PASSWORD=…`, `"password": "…"`). */
+function plausiblePassword(v: string): boolean {
+  return v.length >= 6 && !notAPassword(v) && charClasses(v) >= 2 && shannonEntropy(v) >= 2.3;
+}
+
+/** A password stated in prose ("the password is …"): held to a stricter standard than an assignment. */
+function statedPassword(v: string): boolean {
+  return v.length >= 8 && plausiblePassword(v) && (charClasses(v) >= 3 || (/\d/.test(v) && /[A-Za-z]/.test(v)));
 }
 
 function jwtHeaderValid(token: string): boolean {
@@ -61,6 +81,12 @@ function basicCredentialValid(b64: string): boolean {
   // eslint-disable-next-line no-control-regex
   return colon > 0 && colon < decoded.length - 3 && !/[\u0000-\u001f\ufffd]/.test(decoded) && !PLACEHOLDER.test(decoded.slice(colon + 1));
 }
+
+/** Words that put an 88-character base64 value in Azure Storage's context. */
+/** What makes a `…key = value` assignment a secret key rather than a lookup key or a cache key. */
+const KEY_OWNER = /(?:account|storage|access|signing|encryption|master|shared|private|secret|app|session|webhook)[_-]?$/i;
+const BASE64_CHAR = /[A-Za-z0-9+/]/;
+const AZURE_CONTEXT = /azure|storage|account[_ -]?key|accountkey|blob|\.windows\.net|\bkey[12]\b|\baz\s/i;
 
 const B = '(?<![A-Za-z0-9_-])'; // token boundary on the left
 const E = '(?![A-Za-z0-9_-])'; // … and on the right
@@ -105,10 +131,22 @@ const DETECTORS: readonly PatternDetector[] = [
     type: 'password',
     severity: 'high',
     // Quoted values run to the closing quote (a password may contain "&" or ";"); bare ones stop at delimiters.
-    re: /(?:password|passwd|pwd)["']?\s{0,5}(?::|=>|:=|=)\s{0,5}(?:"([^"\n]{8,200})"|'([^'\n]{8,200})'|([^\s"'`,;<>]{8,200}))/gi,
+    // Factored on a leading "p" so the engine can skip ahead; the short forms (pass, pwd, pw, "passe")
+    // need a non-letter before them (not "bypass", "compass").
+    re: /(?:p(?:ass(?:word|wd|phrase|code|wort)|(?<![a-z]p)(?:asse?|wd|w))|kennwort|contrase(?:ñ|n)a|senha)["'\]]?\s{0,5}(?::|=>|:=|=)\s{0,5}(?:"([^"\n]{6,200})"|'([^'\n]{6,200})'|([^\s"'`,;<>]{6,200}))/gi,
     group: [1, 2, 3],
     trim: (v) => v.replace(/&[A-Za-z_][A-Za-z0-9_]{0,30}=.*$/, ''),
-    accept: strongPassword,
+    accept: plausiblePassword,
+    priority: PRIORITY.generic,
+  },
+  {
+    type: 'password',
+    severity: 'high',
+    // "the password is …", "--password …", "<password>…</password>", "IDENTIFIED BY '…'".
+    re: /(?:pass(?:word|wd|phrase|wort)?(?:(?<=--pass(?:word)?)\s{1,3}["']?|(?<=<pass(?:word|wd)?)>|(?<=pass(?:word|wd|phrase|wort))\s{1,3}(?:is|was|ist|es|est)\s{1,3}[:"'“]?)|(?:contrase(?:ñ|n)a|senha)\s{1,3}(?:es|é)\s{1,3}[:"'“]?|identified\s{1,3}by\s{1,3}["'])([^\s"'”<]{6,200})/gi,
+    group: 1,
+    trim: (v) => v.replace(/[.,;:!?)\]]+$/, ''),
+    accept: statedPassword,
     priority: PRIORITY.generic,
   },
   {
@@ -117,6 +155,15 @@ const DETECTORS: readonly PatternDetector[] = [
     re: /(?:secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|client[_-]?secret|private[_-]?token|token)["']?\s{0,5}(?::|=>|:=|=)\s{0,5}["']?([^\s"'`,;&<>]{16,500})/gi,
     group: 1,
     accept: (v) => highEntropyToken(v, 16, 3.5),
+    priority: PRIORITY.generic,
+  },
+  {
+    // `encryption_key = …`, `signing-key: …`, `MASTER_KEY=…`: matched at "key" (fast), the owner word checked behind it.
+    type: 'generic_secret',
+    severity: 'high',
+    re: /key["']?\s{0,5}(?::|=>|:=|=)\s{0,5}["']?([^\s"'`,;&<>]{16,500})/gi,
+    group: 1,
+    accept: (v, text, index) => KEY_OWNER.test(text.slice(Math.max(0, index - 14), index)) && highEntropyToken(v, 16, 3.5),
     priority: PRIORITY.generic,
   },
   {
@@ -138,9 +185,10 @@ const DETECTORS: readonly PatternDetector[] = [
   {
     type: 'url_credentials',
     severity: 'high',
-    re: /\b[a-z][a-z0-9+.-]{1,20}:\/\/[^\s:@/?#]{1,100}:([^\s@/?#]{3,200})@[A-Za-z0-9.-]{1,253}/gi,
+    // Anchored on "://" (which the engine finds fast); the scheme before it is checked in `accept`.
+    re: /:\/\/[^\s:@/?#]{1,100}:([^\s@/?#]{3,200})@[A-Za-z0-9.-]{1,253}/g,
     group: 1,
-    accept: (v) => !PLACEHOLDER.test(v) && !/^(?:pass(?:word)?|pw|secret)$/i.test(v),
+    accept: (v, text, index) => /(?<![A-Za-z0-9_])[a-z][a-z0-9+.-]{1,20}$/i.test(text.slice(Math.max(0, index - 22), index)) && !PLACEHOLDER.test(v) && !/^(?:pass(?:word)?|pw|secret)$/i.test(v),
     priority: PRIORITY.generic,
   },
 ];
@@ -191,9 +239,29 @@ function awsPairs(text: string, found: readonly RawMatch[], out: RawMatch[]): vo
   }
 }
 
+/**
+ * A storage account key outside a connection string (`AZURE_STORAGE_KEY=…`, `az storage account
+ * keys list`, `--account-key …`): 64 random bytes in base64 (86 characters and "=="), with Azure
+ * or storage named in the 300 characters before. Found from each "==" backwards, which is linear
+ * and far cheaper than a regex tried at every word of ordinary text.
+ */
+function azureAccountKeys(text: string, out: RawMatch[]): void {
+  for (let p = text.indexOf('=='); p >= 0; p = text.indexOf('==', p + 2)) {
+    if (text[p + 2] === '=' || (p + 2 < text.length && /[A-Za-z0-9+/]/.test(text[p + 2] as string))) continue;
+    let s = p;
+    while (s > 0 && p - s < 87 && BASE64_CHAR.test(text[s - 1] as string)) s--;
+    if (p - s !== 86 || (s > 0 && /[-.]/.test(text[s - 1] as string))) continue; // `sha512-…`: an integrity hash
+    const v = text.slice(s, p + 2);
+    if (shannonEntropy(v) >= 4.5 && charClasses(v) >= 3 && AZURE_CONTEXT.test(text.slice(Math.max(0, s - 300), s))) {
+      out.push({ type: 'azure_storage_key', category: 'secret', severity: 'critical', start: s, end: p + 2, priority: PRIORITY.specific });
+    }
+  }
+}
+
 /** Runs Warden's own secret detectors over `text`, appending raw matches to `out`. */
 export function detectSecrets(text: string, out: RawMatch[]): void {
   pemPrivateKeys(text, out);
+  azureAccountKeys(text, out);
   const before = out.length;
   for (const d of DETECTORS) {
     d.re.lastIndex = 0;
