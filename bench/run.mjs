@@ -167,7 +167,7 @@ rmSync(sq.dir, { recursive: true, force: true });
 
 // Decisions over HTTP with durable receipts, 1,000 policies; Cedar in-process vs bare cedar-wasm.
 {
-  const dw = await tempWarden('store:\n  driver: sqlite\nlog:\n  level: silent\nevents:\n  detection:\n    velocity: { max_actions: 1000000 }\n    velocity_deviation: { min_actions: 1000000 }\n');
+  const dw = await tempWarden('store:\n  driver: sqlite\nlog:\n  level: silent\nevents:\n  detection:\n    velocity: { max_actions: 1000000 }\n    velocity_deviation: { min_actions: 1000000 }\nfirewall:\n  rate_limits:\n    agent: { rate: 1000000, burst: 1000000 }\n    tenant: { rate: 1000000, burst: 1000000 }\n    source: { rate: 1000000, burst: 1000000 }\n');
   const d = await benchDecisions(dw.w, { seconds: Number(process.env.WARDEN_BENCH_SECONDS ?? 10) });
   report('decisions over HTTP, 1,000 policies (autocannon, 64 conns)', d.rate, 'decisions/s', undefined, 5000);
   if (d.errors) console.log(`  (${d.errors} non-2xx responses or errors)`);
@@ -184,7 +184,7 @@ rmSync(sq.dir, { recursive: true, force: true });
 // Events: a dead webhook sink and a live SSE subscriber must not slow decisions (≥ 0.95×).
 {
   // Detection thresholds far above the load, so the load generator's agent is not quarantined mid-run.
-  const ew = await tempWarden('store:\n  driver: sqlite\nlog:\n  level: silent\nevents:\n  detection:\n    velocity: { max_actions: 1000000 }\n    velocity_deviation: { min_actions: 1000000 }\n');
+  const ew = await tempWarden('store:\n  driver: sqlite\nlog:\n  level: silent\nevents:\n  detection:\n    velocity: { max_actions: 1000000 }\n    velocity_deviation: { min_actions: 1000000 }\nfirewall:\n  rate_limits:\n    agent: { rate: 1000000, burst: 1000000 }\n    tenant: { rate: 1000000, burst: 1000000 }\n    source: { rate: 1000000, burst: 1000000 }\n');
   const e = await benchEvents(ew.w, ew.dir, { seconds: Number(process.env.WARDEN_BENCH_SECONDS ?? 6) });
   report('decisions/s, no sinks (baseline)', e.none, 'decisions/s');
   report('decisions/s, dead webhook sink + live SSE subscriber', e.loaded, 'decisions/s', e.none, 0.95);

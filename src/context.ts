@@ -50,6 +50,8 @@ export interface Warden {
   controls: Controls;
   /** Injection, DLP, egress and argument checks of the decision pipeline. */
   firewall: Firewall;
+  /** Session and agent taint marks. */
+  taint: TaintTracker;
   /** Detection, incident response and sinks: started by `serve` (long-running processes only). */
   monitoring: Monitoring | undefined;
   startMonitoring(): Monitoring;
@@ -170,8 +172,9 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     await store.close();
     throw err;
   }
+  const taint = new TaintTracker(store, config.firewall.taint_ttl, config.firewall.taint_agent);
   const limits = { agent: new RateLimiter(config.firewall.rate_limits.agent), tenant: new RateLimiter(config.firewall.rate_limits.tenant) };
-  const gateway = new Gateway(store, ledger, policies, approvals, audit, controls, firewall, new TaintTracker(store, config.firewall.taint_ttl), {
+  const gateway = new Gateway(store, ledger, policies, approvals, audit, controls, firewall, taint, {
     riskWeights: config.gateway.risk_weights, limits,
   });
   const w: Warden = {
@@ -190,6 +193,7 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     eventLog,
     controls,
     firewall,
+    taint,
     monitoring: undefined,
     startMonitoring() {
       w.monitoring ??= new Monitoring(w, config.events, loaded.dataDir);

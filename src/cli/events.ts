@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { BadInputError, WardenError } from '../errors.js';
 import { buildEvidence, getIncident } from '../events/evidence.js';
 import { INCIDENT_KIND } from '../events/response.js';
+import { displayState } from '../events/controls.js';
 import { SEVERITIES, SEVERITY_RANK, type Severity } from '../events/security-events.js';
 import { buildTimeline } from '../events/timeline.js';
 import { timelineHtml, timelineText } from '../events/timeline-format.js';
@@ -124,8 +125,8 @@ export function registerEvents(program: Command): void {
       await withTenant(opts, async (w) => {
         const list = await w.controls.list(opts.tenant);
         process.stdout.write(opts.json
-          ? JSON.stringify(list.map((r) => ({ id: r.id, state: r.state, updated_at: r.updated_at, ...r.parsed })), null, 2) + '\n'
-          : list.map((r) => `${r.id}\t${r.state}\t${r.updated_at}\t${r.parsed.reason}`).join('\n') + (list.length ? '\n' : ''));
+          ? JSON.stringify(list.map((r) => ({ id: r.id, state: displayState(r.state), updated_at: r.updated_at, ...r.parsed })), null, 2) + '\n'
+          : list.map((r) => `${r.id}\t${displayState(r.state)}\t${r.updated_at}\t${r.parsed.reason}`).join('\n') + (list.length ? '\n' : ''));
       });
     });
   tenantOption(breakers.command('close <type> <target>'))

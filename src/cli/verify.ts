@@ -37,10 +37,11 @@ export function registerVerify(program: Command): void {
     .description('verify receipts offline against a trust bundle (no data dir, no network). Exit 0 valid, 1 invalid, 2 unusable input')
     .option('--trust <file>', 'trust bundle (warden trust export); required except with --evidence')
     .option('--receipts <file>', 'exported log (warden ledger export)')
-    .option('--evidence <file>', "an incident's evidence bundle (warden incidents evidence); uses its embedded trust bundle unless --trust pins one")
+    .option('--evidence <file>', "an incident's evidence bundle (warden incidents evidence), checked against --trust")
+    .option('--trust-embedded', "with --evidence: trust the bundle's own trust bundle (proves only internal consistency: anyone can make a self-consistent bundle)")
     .option('--checkpoint <file>', 'signed checkpoint note to check the Merkle root against')
     .option('--proof <file>', 'a tlog-proof of one receipt (warden ledger proof)')
-    .action(async (opts: { trust?: string; receipts?: string; checkpoint?: string; proof?: string; evidence?: string }) => {
+    .action(async (opts: { trust?: string; receipts?: string; checkpoint?: string; proof?: string; evidence?: string; trustEmbedded?: boolean }) => {
       if ([opts.receipts, opts.proof, opts.evidence].filter(Boolean).length !== 1) throw new BadInputError('give exactly one of --receipts FILE, --proof FILE or --evidence FILE');
       if (opts.evidence) {
         let raw: unknown;
@@ -50,9 +51,10 @@ export function registerVerify(program: Command): void {
           if (err instanceof BadInputError) throw err;
           throw new BadInputError(`evidence bundle ${opts.evidence} is not valid JSON`);
         }
+        if (!opts.trust && !opts.trustEmbedded) throw new BadInputError("--evidence needs --trust FILE (the tenant's trust bundle from a source you trust), or --trust-embedded to check only the bundle's internal consistency");
         const r = verifyEvidence(raw, opts.trust ? loadTrust(opts.trust) : undefined);
-        if (!opts.trust) process.stderr.write('warning: verified against the trust bundle inside the evidence; pin the tenant\'s own with --trust\n');
-        process.stdout.write(`OK: evidence of incident ${r.incident_id}: ${r.receipts} receipts verified and included in a checkpoint of size ${r.tree_size}; ${r.events} events match the incident receipt\n`);
+        const pin = opts.trust ? '' : ' (UNPINNED: against the trust bundle inside the evidence, which anyone can make)';
+        process.stdout.write(`OK${pin}: evidence of incident ${r.incident_id}: ${r.receipts} receipts verified and included in a checkpoint of size ${r.tree_size}; ${r.events} events match the incident receipt\n`);
         return;
       }
       if (!opts.trust) throw new BadInputError('--trust FILE is required');

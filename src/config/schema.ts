@@ -77,8 +77,8 @@ const eventsSchema = z
     /** Events written per batch, and the longest an event waits for its batch. */
     flush_interval: durationSchema.refine((ms) => ms >= 1 && ms <= 5_000, 'expected between 1ms and 5s').default(50),
     max_queue: z.number().int().min(100).max(10_000_000).default(50_000),
-    /** Operators of this tenant with the admin role see every tenant's events. */
-    admin_tenant: z.string().regex(TENANT_NAME, 'expected a tenant name').default('default'),
+    /** Operators of this tenant with the admin role see every tenant's events (default: nobody — opt in). */
+    admin_tenant: z.string().regex(TENANT_NAME, 'expected a tenant name').optional(),
     detection: z
       .object({
         velocity: z.object({ window: window(10_000), max_actions: count(100) }).strict().prefault({}),
@@ -190,6 +190,8 @@ const firewallSchema = z
       .strict()
       .prefault({}),
     /** How long a session (correlation id) stays tainted after it took in flagged content. */
+    /** Taint the agent too, not only the session: the agent chooses its correlation ids. */
+    taint_agent: z.boolean().default(true),
     taint_ttl: durationSchema.refine((ms) => ms >= 1000 && ms <= 30 * 86_400_000, 'expected between 1s and 30d').default(86_400_000),
   })
   .strict();

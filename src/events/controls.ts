@@ -11,6 +11,8 @@
  * let two probes through.
  */
 import { WardenError } from '../errors.js';
+import { parseResource } from '../policy/schema.js';
+import { AGENT_TAINT_KIND } from '../firewall/taint.js';
 import type { ActorChain } from '../events/security-events.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { StateRecord, Store } from '../store/types.js';
@@ -44,7 +46,24 @@ export interface ControlCheck {
   probe?: string;
 }
 
-export const breakerId = (type: BreakerTarget, target: string) => `breaker:${type}:${target}`;
+/** Tool targets by their normalised ref, so `http:EVIL.example.` hits the breaker on `http:evil.example`. */
+function normalTarget(type: BreakerTarget, target: string): string {
+  if (type !== 'tool') return target;
+  try {
+    return parseResource(target).ref;
+  } catch {
+    return target;
+  }
+}
+export const breakerId = (type: BreakerTarget, target: string) => `breaker:${type}:${normalTarget(type, target)}`;
+/**
+ * A half-open breaker's state names its probe, so the compare-and-set that hands out the probe
+ * slot compares the probe too: of many concurrent decisions seeing the same stale probe, one wins.
+ */
+const HALF_OPEN = 'half_open';
+const isHalfOpen = (state: string) => state === HALF_OPEN || state.startsWith(`${HALF_OPEN}:`);
+/** The state as shown to operators (`half_open`, without the probe id). */
+export const displayState = (state: string) => (isHalfOpen(state) ? HALF_OPEN : state);
 export const restrictionId = (agent: string) => `approval:agent:${agent}`;
 const SYSTEM_ACTOR: ActorChain = { service: 'warden-response' };
 
@@ -84,7 +103,7 @@ export class Controls {
     if (now - since < b.cooldown_ms) return 'deny';
     const next: BreakerBody = { ...b, probe: { decision_id: decisionId, at: new Date(now).toISOString() } };
     try {
-      await this.#change(rec.tenant, { ...rec, state: 'half_open', updated_at: next.probe?.at as string, body: JSON.stringify(next) }, 'breaker.half_open', `cool-down over: ${decisionId} is the probe`, rec.state);
+      await this.#change(rec.tenant, { ...rec, state: `${HALF_OPEN}:${decisionId}`, updated_at: next.probe?.at as string, body: JSON.stringify(next) }, 'breaker.half_open', `cool-down over: ${decisionId} is the probe`, rec.state);
       return 'probe';
     } catch (err) {
       if (err instanceof WardenError && (err.code === 'CONFLICT' || err.code === 'NOT_FOUND')) return 'deny'; // another decision took the slot
@@ -97,7 +116,7 @@ export class Controls {
     const id = breakerId(type, target);
     const now = new Date().toISOString();
     const cur = await this.store.getRecord(tenant, CONTROL_KIND, id);
-    const body: BreakerBody = { target_type: type, target, opened_at: now, cooldown_ms: this.cooldownMs, reason, incident_id: incidentId, probe: null };
+    const body: BreakerBody = { target_type: type, target: normalTarget(type, target), opened_at: now, cooldown_ms: this.cooldownMs, reason, incident_id: incidentId, probe: null };
     await this.#change(tenant, { tenant, kind: CONTROL_KIND, id, state: 'open', created_at: cur?.created_at ?? now, updated_at: now, body: JSON.stringify(body) }, 'breaker.open', reason, undefined, actor);
   }
 
@@ -115,13 +134,12 @@ export class Controls {
   async probeOutcome(tenant: string, agent: string, resource: string, decisionId: string, succeeded: boolean): Promise<void> {
     for (const id of [breakerId('agent', agent), breakerId('tool', resource)]) {
       const rec = await this.store.getRecord(tenant, CONTROL_KIND, id);
-      if (!rec || rec.state !== 'half_open') continue;
+      if (!rec || rec.state !== `${HALF_OPEN}:${decisionId}`) continue;
       const b = JSON.parse(rec.body) as BreakerBody;
-      if (b.probe?.decision_id !== decisionId) continue;
       const now = new Date().toISOString();
       const next: BreakerBody = succeeded ? { ...b, probe: null, opened_at: null } : { ...b, probe: null, opened_at: now };
       await this.#change(tenant, { ...rec, state: succeeded ? 'closed' : 'open', updated_at: now, body: JSON.stringify(next) },
-        succeeded ? 'breaker.close' : 'breaker.open', `probe ${decisionId} ${succeeded ? 'succeeded' : 'failed'}`, 'half_open').catch(() => undefined);
+        succeeded ? 'breaker.close' : 'breaker.open', `probe ${decisionId} ${succeeded ? 'succeeded' : 'failed'}`, rec.state).catch(() => undefined);
     }
   }
 
@@ -136,6 +154,14 @@ export class Controls {
     const cur = await this.store.getRecord(tenant, CONTROL_KIND, restrictionId(agent));
     if (!cur || cur.state !== 'active') return false;
     await this.#change(tenant, { ...cur, state: 'released', updated_at: new Date().toISOString() }, 'restriction.release', reason, 'active', actor);
+    return true;
+  }
+
+  /** Clears an agent's taint mark (operator release); returns whether one was set. */
+  async clearAgentTaint(tenant: string, agent: string, reason: string, actor: ActorChain): Promise<boolean> {
+    const cur = await this.store.getRecord(tenant, AGENT_TAINT_KIND, agent);
+    if (!cur || cur.state !== 'tainted') return false;
+    await this.#change(tenant, { ...cur, state: 'cleared', updated_at: new Date().toISOString() }, 'taint.clear', reason, 'tainted', actor);
     return true;
   }
 

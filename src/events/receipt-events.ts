@@ -22,6 +22,12 @@ interface WardenPayload {
   control?: string;
 }
 
+/** The destination of an action: an `http:` resource's host, else `context.domain`. */
+function egressHost(resource: string | null, domain: unknown): string | undefined {
+  if (resource?.startsWith('http:')) return resource.slice(5).toLowerCase().replace(/\.$/, '');
+  return typeof domain === 'string' ? domain : undefined;
+}
+
 function decisionSeverity(decision: string | null): Severity {
   return decision === 'deny' ? 'low' : 'info';
 }
@@ -46,7 +52,7 @@ export function eventForReceipt(r: Receipt): SecurityEventInput | undefined {
           ...common, decision: r.decision, decision_id: w.decision_id ?? null, policies: w.policies ?? [],
           obligations: w.obligations ?? [], risk: w.risk ?? null, policy_version: r.policy_version,
           // What detection needs to see, not the whole context (that stays in the receipt).
-          ...(typeof ctx.domain === 'string' ? { domain: ctx.domain } : {}),
+          ...(egressHost(r.resource, ctx.domain) ? { domain: egressHost(r.resource, ctx.domain) } : {}),
           ...(w.approval_id ? { approval_id: w.approval_id } : {}),
           ...(typeof w.granted === 'boolean' ? { granted: w.granted } : {}),
           ...(typeof w.control === 'string' ? { control: w.control } : {}),

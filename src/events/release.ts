@@ -3,7 +3,7 @@ import { WardenError } from '../errors.js';
 
 /**
  * Ends incident response for an agent: resumes it if quarantined, lifts the approval
- * requirement and closes its circuit breaker. Each step is receipted; its passports stay
+ * requirement, clears its taint and closes its circuit breaker. Each step is receipted; its passports stay
  * revoked (the agent needs new ones).
  */
 export async function releaseAgent(w: Warden, tenant: string, id: string, reason: string, actor: { human?: string | null }) {
@@ -14,6 +14,10 @@ export async function releaseAgent(w: Warden, tenant: string, id: string, reason
     done.push('resumed');
   }
   if (await w.controls.release(tenant, id, reason, actor)) done.push('approval requirement lifted');
+  if (await w.controls.clearAgentTaint(tenant, id, reason, actor)) {
+    w.taint.forgetAgent(tenant, id);
+    done.push('taint cleared');
+  }
   try {
     await w.controls.close(tenant, 'agent', id, reason, actor);
     done.push('circuit breaker closed');

@@ -6,7 +6,7 @@
  */
 import type { Warden } from '../context.js';
 import { BadInputError } from '../errors.js';
-import { inclusionProof, verifyInclusion } from '../ledger/merkle.js';
+import { MerkleLevels, verifyInclusion } from '../ledger/merkle.js';
 import { leafHashOf, type Receipt } from '../ledger/receipt.js';
 import { buildTrustBundle } from '../ledger/trust.js';
 import { verifyEntry } from '../ledger/verify/entry.js';
@@ -17,7 +17,7 @@ import type { PersistedEvent } from './event-log.js';
 
 export const MAX_TIMELINE_ITEMS = 5_000;
 /** Inclusion is proven when the tree's hashes fit in this many entries (32 bytes each). */
-const MAX_TREE_FOR_INCLUSION = 4_000_000;
+const MAX_TREE_FOR_INCLUSION = 2_000_000;
 
 export interface TimelineQuery {
   tenant: string;
@@ -102,13 +102,14 @@ export async function buildTimeline(w: Warden, q: TimelineQuery): Promise<Timeli
   const trust = parseTrustBundle(await buildTrustBundle(w.store, q.tenant));
   let checkpoint: Timeline['checkpoint'] = null;
   let root: Buffer | undefined;
-  let hashes: Buffer[] | undefined;
+  let levels: MerkleLevels | undefined;
   if (receiptRows.length > 0) {
     const cp = await w.checkpointer.checkpoint(q.tenant);
     const verified = verifyCheckpointNote(cp.note, trust);
     checkpoint = { size: cp.size, note: cp.note };
     root = verified.rootHash;
-    if (cp.size <= MAX_TREE_FOR_INCLUSION) hashes = await w.store.getLeafHashes(q.tenant, 0, cp.size);
+    // The tree is built once (yielding to other requests) and every proof then costs O(log n).
+    if (cp.size > 0 && cp.size <= MAX_TREE_FOR_INCLUSION) levels = await MerkleLevels.build(await w.store.getLeafHashes(q.tenant, 0, cp.size), cp.size);
   }
   const entries: TimelineEntry[] = [];
   for (const row of receiptRows) {
@@ -117,8 +118,8 @@ export async function buildTimeline(w: Warden, q: TimelineQuery): Promise<Timeli
     let proven: number | null = null;
     try {
       receipt = verifyEntry(row.leaf, trust, row.seq).receipt;
-      if (hashes && root && checkpoint && row.seq < checkpoint.size) {
-        verifyInclusion(leafHashOf(row.leaf), row.seq, checkpoint.size, inclusionProof(hashes, row.seq, checkpoint.size), root);
+      if (levels && root && checkpoint && row.seq < checkpoint.size) {
+        verifyInclusion(leafHashOf(row.leaf), row.seq, checkpoint.size, levels.proof(row.seq), root);
         proven = checkpoint.size;
       } else {
         verification = 'signature verified; inclusion not proven (no checkpoint covers it yet, or the log is too large to prove here)';

@@ -44,6 +44,8 @@ export interface FirewallRequest {
   action: string;
   resource: string;
   payload?: Record<string, Json> | undefined;
+  /** The caller's context: its strings are scanned too, so no receipt or approval request keeps a secret from it. */
+  context?: Record<string, unknown> | undefined;
   untrusted?: readonly UntrustedInput[] | undefined;
   domain?: string | undefined;
 }
@@ -67,8 +69,12 @@ export interface FirewallVerdict {
   taints: boolean;
   /** Why the firewall denies on its own, whatever policy says. */
   block?: string;
-  /** The payload after redaction/tokenization, when DLP changed it (what the receipt keeps and the agent must use). */
+  /** The payload after redaction/tokenization, when DLP changed it: what the agent must send instead of its own. */
   payload?: Record<string, Json>;
+  /** What receipts keep: every DLP finding redacted (whatever its action), or the payload withheld. */
+  receiptPayload?: Record<string, Json>;
+  /** The caller's context with DLP findings redacted, for receipts and approval requests. */
+  receiptContext?: Record<string, unknown>;
 }
 
 const NO_SIGNALS: FirewallSignals = { injection: false, injection_score: 0, dlp: [], dlp_block: false, honeytoken: false, egress_allowed: true, schema_valid: true, findings: 0 };
@@ -169,6 +175,9 @@ export class Firewall {
     let taints = false;
     let payload: Record<string, Json> | undefined;
 
+    let receiptPayload: Record<string, Json> | undefined;
+    let receiptContext: Record<string, unknown> | undefined;
+
     // Injection in what the agent took in.
     for (const [i, input] of (req.untrusted ?? []).entries()) {
       const r = await this.#injection.scanAsync(input.text);
@@ -179,29 +188,46 @@ export class Firewall {
       }
       for (const f of r.findings) findings.push({ ...f, path: `/untrusted/${i}${f.path ?? ''}` });
       const limit = this.config.injection.block_threshold;
-      if (limit !== undefined && r.score >= limit) block ??= `prompt injection in untrusted input ${i}${input.source ? ` (${input.source})` : ''} scored ${r.score.toFixed(2)}`;
+      // `source` is the agent's word: only printable characters reach a reason.
+      const source = input.source?.replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
+      if (limit !== undefined && r.score >= limit) block ??= `prompt injection in untrusted input ${i}${source ? ` (${source})` : ''} scored ${r.score.toFixed(2)}`;
     }
 
     // DLP on what leaves, and canaries anywhere in it (untrusted inputs included: a canary seen there leaked already).
     const hasPayload = req.payload !== undefined && Object.keys(req.payload).length > 0;
-    if (hasPayload || (req.untrusted?.length ?? 0) > 0) {
+    const contextStrings = Object.entries(req.context ?? {}).filter(([, v]) => typeof v === 'string' || Array.isArray(v));
+    if (hasPayload || contextStrings.length > 0 || (req.untrusted?.length ?? 0) > 0) {
       const t = await this.#tenant(req.tenant);
       if (hasPayload) {
-        const scan = await t.dlp.scan(req.payload as Record<string, Json>);
-        if (scan.findings.length > 0) {
+        const p = req.payload as Record<string, Json>;
+        const scan = await t.dlp.scan(p);
+        // Object keys are data too: a secret used as a key cannot be redacted in place, so it blocks.
+        const keys = objectKeys(p);
+        const keyFindings = keys.length ? (await t.dlp.scan(keys.join('\n'))).findings.filter((f) => f.type !== 'dlp_scan_incomplete') : [];
+        if (scan.findings.length > 0 || keyFindings.length > 0) {
           findings.push(...scan.findings.map((f) => ({ ...f, path: `/payload${f.path ?? ''}` })));
-          const applied = t.dlp.apply(req.payload as Record<string, Json>, scan.findings, t.policy);
-          if (applied.blocked) {
+          findings.push(...keyFindings.map(({ span: _s, ...f }) => ({ ...f, path: '/payload (an object key)' })));
+          const applied = t.dlp.apply(p, scan.findings, t.policy);
+          if (applied.blocked || keyFindings.length > 0) {
             signals.dlp_block = true;
-            block ??= `data-loss prevention: ${applied.blockedBy.map((f) => f.type).join(', ')} in the payload`;
-            // A blocked value must not reach the receipt either: everything found is redacted there,
-            // and a payload that could not be scanned completely is withheld.
-            payload = scan.incomplete
-              ? { withheld: 'the payload could not be scanned completely' }
-              : (t.dlp.apply(req.payload as Record<string, Json>, scan.findings.filter((f) => f.type !== 'dlp_scan_incomplete'), REDACT_ALL).output as Record<string, Json>);
+            const types = [...applied.blockedBy, ...keyFindings].map((f) => f.type);
+            block ??= `data-loss prevention: ${[...new Set(types)].join(', ')} in the payload${keyFindings.length ? ' (in an object key)' : ''}`;
           } else if (applied.redacted > 0 || applied.tokenized > 0) {
             payload = applied.output as Record<string, Json>;
           }
+          // Receipts keep no value DLP found, whatever its action; a payload not fully scanned, or with a secret in a key, is withheld.
+          receiptPayload = scan.incomplete || keyFindings.length > 0
+            ? { withheld: 'the payload could not be recorded without a sensitive value in it' }
+            : (t.dlp.apply(p, scan.findings, REDACT_ALL).output as Record<string, Json>);
+        }
+      }
+      if (contextStrings.length > 0) {
+        const ctx = Object.fromEntries(contextStrings) as Record<string, Json>;
+        const scan = t.dlp.scanSync(ctx);
+        if (scan.findings.length > 0) {
+          findings.push(...scan.findings.map((f) => ({ ...f, path: `/context${f.path ?? ''}` })));
+          receiptContext = { ...req.context, ...(t.dlp.apply(ctx, scan.findings, REDACT_ALL).output as Record<string, unknown>) };
+          if (scan.findings.some((f) => f.detector === 'honeytoken')) block ??= 'a planted honeytoken appeared in the context';
         }
       }
       for (const [i, input] of (req.untrusted ?? []).entries()) {
@@ -235,15 +261,46 @@ export class Firewall {
       }
     }
 
-    // Tool arguments against the tool's schema and checks.
+    // Tool arguments against the tool's schema and checks. Their excerpts are raw argument text
+    // (which may hold what DLP redacted), so they are dropped: path and message say enough.
     if (Object.hasOwn(this.config.tools, req.resource)) {
       const v = this.#validator.validate(req.resource, req.payload ?? {});
       signals.schema_valid = v.valid;
-      findings.push(...v.findings.map((f) => ({ ...f, path: `/payload${f.path ?? ''}` })));
+      findings.push(...v.findings.map(({ excerpt: _raw, ...f }) => ({ ...f, path: `/payload${f.path ?? ''}` })));
       if (!v.valid && this.config.tools[req.resource]?.block_invalid) block ??= `the arguments of ${req.resource} are invalid: ${v.findings[0]?.message ?? 'schema violation'}`;
     }
 
     signals.findings = findings.length;
-    return { signals, findings: findings.slice(0, MAX_FINDINGS_KEPT), taints, ...(block ? { block } : {}), ...(payload ? { payload } : {}) };
+    return {
+      signals, findings: findings.slice(0, MAX_FINDINGS_KEPT), taints, ...(block ? { block } : {}), ...(payload ? { payload } : {}),
+      ...(receiptPayload ? { receiptPayload } : {}), ...(receiptContext ? { receiptContext } : {}),
+    };
   }
+
+  /** DLP over what an agent reports after the fact (outcome details): the redacted form, for the receipt. */
+  async redactForReceipt(tenant: string, value: Record<string, Json>): Promise<Record<string, Json>> {
+    const t = await this.#tenant(tenant);
+    const scan = await t.dlp.scan(value);
+    if (scan.findings.length === 0) return value;
+    if (scan.incomplete) return { withheld: 'could not be recorded without a sensitive value in it' };
+    return t.dlp.apply(value, scan.findings, REDACT_ALL).output as Record<string, Json>;
+  }
+}
+
+/** Every object key in a JSON value (iterative; at most 10,000). */
+function objectKeys(value: unknown): string[] {
+  const out: string[] = [];
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && out.length < 10_000) {
+    const v = stack.pop();
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push(x);
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, x] of Object.entries(v)) {
+        out.push(k);
+        stack.push(x);
+      }
+    }
+  }
+  return out;
 }

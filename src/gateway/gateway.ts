@@ -143,7 +143,20 @@ export class Gateway {
     const corr = original.correlation_id ?? correlationId;
     if (original.payload && Object.hasOwn(original.payload, WARDEN_PAYLOAD_KEY)) throw new BadInputError(`payload.${WARDEN_PAYLOAD_KEY} is reserved for Warden`);
 
-    // 5 (run first). The firewall scans before anything is receipted, so that no receipt — not
+    // 4 (run first). Limits: token buckets per agent and per tenant, before any scanning work.
+    // A refusal here keeps no payload: it has not been scanned.
+    const limits = this.options.limits;
+    if (limits) {
+      const wait = Math.max(limits.agent.take(`${tenant}\n${claims.sub}`), limits.tenant.take(tenant));
+      if (wait > 0) {
+        const { untrusted: _u, ...bare } = original;
+        return this.#record(caller, { ...bare, payload: {}, sensitive: [] }, id, corr, undefined, {
+          decision: 'deny', policies: [], reasons: [`rate limit exceeded: retry in ${Math.ceil(wait)} s`], obligations: [], errors: [],
+        }, { score: 0, level: 'low' }, undefined, { extra: { limit: 'rate', payload_withheld: true } });
+      }
+    }
+
+    // 5 (run next). The firewall scans before anything is receipted, so that no receipt — not
     // even a refusal's — keeps a secret DLP redacts. If it fails, the payload is withheld from
     // the receipt and the decision is a deny (below).
     let fw: FirewallVerdict | undefined;
@@ -152,16 +165,18 @@ export class Gateway {
       const domain = original.context?.domain;
       fw = await this.firewall.inspect({
         tenant, action: original.action, resource: original.resource, payload: original.payload, untrusted: original.untrusted,
-        domain: typeof domain === 'string' ? domain : undefined,
+        context: original.context, domain: typeof domain === 'string' ? domain : undefined,
       });
     } catch (err) {
       if (err instanceof BadInputError) throw err;
       fwError = err instanceof WardenError ? err.message : 'internal error';
     }
     const { untrusted: _scanned, ...rest } = original;
-    const req: DecisionRequest = fwError !== undefined
-      ? { ...rest, payload: {}, sensitive: [] }
-      : fw?.payload ? { ...rest, payload: fw.payload } : rest;
+    // What receipts keep: the payload with every DLP finding redacted, or nothing when it cannot be kept safely.
+    const withheld = fwError !== undefined || (fw?.receiptPayload !== undefined && Object.hasOwn(fw.receiptPayload, 'withheld'));
+    const req: DecisionRequest = withheld
+      ? { ...rest, payload: fw?.receiptPayload ?? {}, sensitive: [] }
+      : fw?.receiptPayload ? { ...rest, payload: fw.receiptPayload } : rest;
     const more = { firewall: fw };
 
     // 2. Tenant isolation: the actor's tenant must own the resource.
@@ -217,17 +232,6 @@ export class Gateway {
       },
     };
 
-    // 4. Limits: token buckets per agent and per tenant.
-    const limits = this.options.limits;
-    if (limits) {
-      const wait = Math.max(limits.agent.take(`${tenant}\n${claims.sub}`), limits.tenant.take(tenant));
-      if (wait > 0) {
-        return this.#record(caller, req, id, corr, undefined, {
-          decision: 'deny', policies: [], reasons: [`rate limit exceeded: retry in ${Math.ceil(wait)} s`], obligations: [], errors: [],
-        }, risk, request, { ...more, extra: { limit: 'rate' } });
-      }
-    }
-
     // 3b. Incident response: open circuit breakers deny; a restricted agent needs approval for everything.
     let control: Awaited<ReturnType<Controls['check']>>;
     try {
@@ -249,7 +253,7 @@ export class Gateway {
     let tainted = fw.taints;
     if (!tainted) {
       try {
-        tainted = await this.taint.isTainted(tenant, corr);
+        tainted = await this.taint.isTainted(tenant, corr, claims.sub);
       } catch {
         tainted = true; // unknown counts as tainted: the stricter policy applies
       }
@@ -302,10 +306,9 @@ export class Gateway {
     const tenant = caller.passport.tenant;
     const mutations: Mutation[] = [];
     const fw = more.firewall;
-    if (fw?.taints) {
-      const m = this.taint.mark(tenant, corr, `flagged untrusted input (decision ${id})`);
-      if (m) mutations.push(m);
-    }
+    if (fw?.taints) mutations.push(...this.taint.mark(tenant, corr, caller.passport.claims.sub, `flagged untrusted input (decision ${id})`));
+    // The context as receipts and approvers see it: the policy's view, with what DLP found in the caller's strings redacted.
+    const storedContext = { ...(request?.context ?? req.context ?? {}), ...(fw?.receiptContext ?? {}) };
     const fwFindings = (fw?.findings ?? []).map((f) => ({
       detector: f.detector, type: f.type, severity: f.severity, ...(f.path ? { path: f.path } : {}), ...(f.excerpt ? { excerpt: f.excerpt } : {}), message: f.message,
     }));
@@ -315,7 +318,7 @@ export class Gateway {
         tenant, decision_id: id, role: outcome.approvalRole ?? 'approver', agent: caller.passport.claims.sub,
         human: caller.actor.human, service: caller.actor.service, action: req.action, resource: req.resource, correlation_id: corr,
         // What the approver decides on: the context the policy saw (amount, domain, …), never the payload.
-        context: (request?.context ?? {}) as Record<string, unknown>, reasons: outcome.reasons,
+        context: storedContext as Record<string, unknown>, reasons: outcome.reasons,
       });
       approval = p.approval;
       mutations.push(p.mutation);
@@ -329,7 +332,7 @@ export class Gateway {
       policies: outcome.policies,
       obligations: outcome.obligations,
       risk: { score: risk.score, level: risk.level },
-      context: (request?.context ?? req.context ?? {}) as Json,
+      context: storedContext as Json,
       ...(approval ? { approval_id: approval.id, approval_role: approval.role, approval_expires_at: approval.expires_at } : {}),
       ...(outcome.errors.length ? { errors: outcome.errors } : {}),
       ...(more.tainted ? { tainted: true } : {}),
@@ -374,6 +377,8 @@ export class Gateway {
         ...(fwFindings.length ? { firewall: { findings: fwFindings.map(({ excerpt: _e, ...f }) => f), ...(fw?.payload ? { payload: fw.payload } : {}) } } : {}),
       };
     } catch (err) {
+      // A canary trip is reported even when the request is refused before it could be receipted.
+      if (fwFindings.some((f) => f.detector === 'honeytoken')) this.#firewallEvents(tenant, caller.actor, corr, null, id, 'deny', fwFindings);
       if (err instanceof BadInputError) throw err; // e.g. a sensitive path that is not in the payload
       // Not receipted, so never an allow.
       this.unrecorded++;
@@ -385,10 +390,10 @@ export class Gateway {
   }
 
   /** Firewall findings as events: one per decision (details sealed), and a critical one for a honeytoken. */
-  #firewallEvents(tenant: string, actor: ActorChain, corr: string, seq: number, decisionId: string, decision: string, findings: { detector: string; type: string; severity: string }[]): void {
+  #firewallEvents(tenant: string, actor: ActorChain, corr: string, seq: number | null, decisionId: string, decision: string, findings: { detector: string; type: string; severity: string }[]): void {
     const rank = { info: 0, low: 1, medium: 2, high: 3, critical: 4 } as const;
     const top = findings.reduce((a, f) => (rank[f.severity as keyof typeof rank] > rank[a] ? (f.severity as keyof typeof rank) : a), 'info' as keyof typeof rank);
-    const base = { tenant, actor, correlation_id: corr, receipt: { tenant, seq } };
+    const base = { tenant, actor, correlation_id: corr, receipt: seq === null ? null : { tenant, seq } };
     const types = [...new Set(findings.map((f) => `${f.detector}:${f.type}`))];
     this.audit.events.emit({ ...base, severity: top, category: 'firewall_finding', details: { decision_id: decisionId, decision, types, findings }, sensitive: ['findings'] });
     if (findings.some((f) => f.detector === 'honeytoken')) {
@@ -410,6 +415,13 @@ export class Gateway {
     if (body.decision === 'require_approval' && body.approval_id) allowed = (await this.approvals.get(tenant, body.approval_id)).state === 'approved';
     const now = new Date().toISOString();
     const next: DecisionRecordBody = { ...body, outcome: { status: report.status, at: now } };
+    // What the agent reports is scanned like a payload: no secret or personal data lands in the receipt.
+    let details: Record<string, Json> | undefined;
+    try {
+      details = report.details ? await this.firewall.redactForReceipt(tenant, report.details) : undefined;
+    } catch {
+      details = report.details ? { withheld: 'the details could not be scanned' } : undefined;
+    }
     const [receipt] = await this.ledger.append(
       tenant,
       [{
@@ -421,7 +433,7 @@ export class Gateway {
         actor: caller.actor,
         // The decision's correlation id ties decision, approval and outcome together.
         correlation_id: body.correlation_id ?? correlationId,
-        payload: { decision_id: decisionId, decision_seq: body.receipt.seq, status: report.status, allowed, ...(report.details ? { details: report.details } : {}) },
+        payload: { decision_id: decisionId, decision_seq: body.receipt.seq, status: report.status, allowed, ...(details ? { details } : {}) },
       }],
       // Once only, checked in the store transaction (concurrent reports: one wins, the rest get 409).
       { system: true, mutations: [{ op: 'putRecord', record: { ...rec, state: 'reported', updated_at: now, body: JSON.stringify(next) }, expectState: rec.state }] },

@@ -1,7 +1,7 @@
 import { StoreError } from '../errors.js';
 import type { Store } from '../store/types.js';
 import type { Checkpointer } from './checkpointer.js';
-import { inclusionProof } from './merkle.js';
+import { inclusionProof, MerkleLevels } from './merkle.js';
 import { formatTlogProof } from './tlog-proof.js';
 import { BadInputError } from '../errors.js';
 
@@ -27,13 +27,16 @@ export async function proveReceipt(store: Store, checkpointer: Checkpointer, ten
 /** tlog-proofs of several entries against one checkpoint (the tree's hashes are read once). */
 export async function proveReceipts(store: Store, checkpointer: Checkpointer, tenant: string, seqs: readonly number[]): Promise<string[]> {
   const cp = await checkpointer.checkpoint(tenant);
-  const hashes = await store.getLeafHashes(tenant, 0, cp.size);
-  const out: string[] = [];
   for (const seq of seqs) {
     if (!Number.isSafeInteger(seq) || seq < 0 || seq >= cp.size) throw new BadInputError(`no entry ${seq} in the log of tenant ${tenant} (size ${cp.size})`);
+  }
+  // One pass over the tree for all proofs (O(n) once, then O(log n) each), yielding as it goes.
+  const levels = await MerkleLevels.build(await store.getLeafHashes(tenant, 0, cp.size), cp.size);
+  const out: string[] = [];
+  for (const seq of seqs) {
     const [row] = await store.getReceipts(tenant, seq, 1);
     if (!row) throw new StoreError(`entry ${seq} is missing from the store`, { code: 'NOT_FOUND' });
-    out.push(formatTlogProof({ extra: Buffer.from(row.leaf, 'utf8'), index: seq, proof: inclusionProof(hashes, seq, cp.size), checkpointNote: cp.note }));
+    out.push(formatTlogProof({ extra: Buffer.from(row.leaf, 'utf8'), index: seq, proof: levels.proof(seq), checkpointNote: cp.note }));
   }
   return out;
 }

@@ -166,7 +166,8 @@ export class RequestAuthenticator {
     }
     const wanted = (req.query as { tenant?: string } | undefined)?.tenant;
     // Deployment admins (the admin role in `events.admin_tenant`) may read across tenants where a route allows it.
-    const deploymentAdmin = options.deploymentWide === true && p.tenant === this.w.loaded.config.events.admin_tenant && p.roles.includes('admin');
+    const adminTenant = this.w.loaded.config.events.admin_tenant;
+    const deploymentAdmin = options.deploymentWide === true && adminTenant !== undefined && p.tenant === adminTenant && p.roles.includes('admin');
     if (wanted !== undefined && wanted !== p.tenant && !deploymentAdmin) {
       await this.w.operators.recordDeny(p.tenant, caller.actor, 'operator.authorize', resource, 'cross_tenant', { permission, requested_tenant: wanted }, req.id);
       throw new AuthError('tenant not accessible', { forbidden: true });

@@ -12,6 +12,7 @@ import { BadInputError, WardenError } from '../errors.js';
 import type { PersistedEvent } from '../events/event-log.js';
 import { buildEvidence, getIncident } from '../events/evidence.js';
 import { INCIDENT_KIND } from '../events/response.js';
+import { displayState } from '../events/controls.js';
 import { SEVERITIES, SEVERITY_RANK, type Severity } from '../events/security-events.js';
 import { buildTimeline } from '../events/timeline.js';
 import { releaseAgent } from '../events/release.js';
@@ -51,12 +52,14 @@ const eventsQs = {
 
 /** SSE clients per process at most, and events buffered per slow client before it is dropped (it resumes with Last-Event-ID). */
 const MAX_STREAMS = 256;
+const MAX_STREAMS_PER_TENANT = 32;
 const MAX_STREAM_BUFFER_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
 const MAX_LIVE_WHILE_CATCHING_UP = 10_000;
 
 export function registerEventRoutes(app: FastifyInstance, w: Warden, authn: RequestAuthenticator): void {
   let streams = 0;
+  const perTenant = new Map<string, number>();
 
   /** The operator's tenant filter: its own, or (deployment admins) the named one / all. */
   const scope = async (req: FastifyRequest, permission: 'events:read' | 'incidents:write' = 'events:read'): Promise<{ tenant: string | undefined; human: string }> => {
@@ -100,7 +103,22 @@ export function registerEventRoutes(app: FastifyInstance, w: Warden, authn: Requ
       if (!/^\d{1,15}$/.test(header)) throw new BadInputError('Last-Event-ID: expected an event cursor (a number)');
       resumeFrom = Number(header);
     }
-    if (streams >= MAX_STREAMS) throw new WardenError('CONFLICT', `too many event streams open (${MAX_STREAMS}); retry later`);
+    // Counted before any await, per process and per tenant: one tenant cannot take every stream.
+    const key = tenant ?? '*';
+    if (streams >= MAX_STREAMS || (perTenant.get(key) ?? 0) >= MAX_STREAMS_PER_TENANT) {
+      throw new WardenError('CONFLICT', `too many event streams open (${MAX_STREAMS} per process, ${MAX_STREAMS_PER_TENANT} per tenant); retry later`);
+    }
+    streams++;
+    perTenant.set(key, (perTenant.get(key) ?? 0) + 1);
+    let counted = true;
+    const uncount = () => {
+      if (!counted) return;
+      counted = false;
+      streams--;
+      const n = (perTenant.get(key) ?? 1) - 1;
+      if (n <= 0) perTenant.delete(key);
+      else perTenant.set(key, n);
+    };
     const query = toQuery({ ...req.query, after: undefined, before: undefined }, tenant);
     const matches = (e: PersistedEvent) =>
       (query.tenant === undefined || e.tenant === query.tenant) &&
@@ -110,8 +128,13 @@ export function registerEventRoutes(app: FastifyInstance, w: Warden, authn: Requ
       (query.correlation_id === undefined || e.correlation_id === query.correlation_id);
 
     // A new subscriber starts at the present; one that resumes gets what it missed first.
-    let last = resumeFrom ?? (await w.eventLog.flush(), (await w.eventLog.query({ ...(tenant !== undefined ? { tenant } : {}), limit: 1, order: 'desc' }))[0]?.cursor ?? 0);
-    streams++;
+    let last: number;
+    try {
+      last = resumeFrom ?? (await w.eventLog.flush(), (await w.eventLog.query({ ...(tenant !== undefined ? { tenant } : {}), limit: 1, order: 'desc' }))[0]?.cursor ?? 0);
+    } catch (err) {
+      uncount();
+      throw err;
+    }
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -142,12 +165,18 @@ export function registerEventRoutes(app: FastifyInstance, w: Warden, authn: Requ
       }
       else send(batch);
     });
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    // The credential is checked again on every heartbeat: a revoked or expired token ends the stream.
+    const heartbeat = setInterval(() => {
+      void scope(req).then(
+        () => res.write(': keep-alive\n\n'),
+        () => res.destroy(),
+      );
+    }, HEARTBEAT_MS);
     heartbeat.unref();
     const done = () => {
       if (closed) return;
       closed = true;
-      streams--;
+      uncount();
       clearInterval(heartbeat);
       unsubscribe();
     };
@@ -218,7 +247,7 @@ export function registerEventRoutes(app: FastifyInstance, w: Warden, authn: Requ
 
   app.get('/v1/breakers', async (req) => {
     const c = await authn.operator(req, 'events:read', 'breakers');
-    return { controls: (await w.controls.list(c.principal.tenant)).map((r) => ({ id: r.id, state: r.state, updated_at: r.updated_at, ...r.parsed })) };
+    return { controls: (await w.controls.list(c.principal.tenant)).map((r) => ({ id: r.id, state: displayState(r.state), updated_at: r.updated_at, ...r.parsed })) };
   });
 
   const reasonBody = { type: 'object', required: ['reason'], additionalProperties: false, properties: { reason: { type: 'string', minLength: 1, maxLength: 1024 } } } as const;

@@ -174,8 +174,17 @@ export function registerIdentityRoutes(app: FastifyInstance, w: Warden, authn: R
       `/v1/agents/:id/${t}`,
       { schema: { params: agentIdParam, querystring: tenantQuery, body: reasonBody }, preValidation: emptyBody },
       async (req) => {
-        const { principal: a } = await authn.operator(req, 'agents:write', `agent:${req.params.id}`);
+        const { principal: a, actor } = await authn.operator(req, 'agents:write', `agent:${req.params.id}`);
         const reason = req.body?.reason;
+        // Lifting a quarantine ends incident response: it needs incidents:write, not only agents:write.
+        if (t === 'resume' && (await w.agents.get(a.tenant, req.params.id)).state === 'quarantined') {
+          try {
+            w.operators.authorize(a, 'incidents:write');
+          } catch (err) {
+            await w.operators.recordDeny(a.tenant, actor, 'operator.authorize', `agent:${req.params.id}`, (err as AuthError).reason, { permission: 'incidents:write', via: a.via }, req.id);
+            throw err;
+          }
+        }
         const agent = await w.agents[t](a.tenant, req.params.id, { actor: { human: a.human }, ...(reason ? { reason } : {}) });
         return agentView(agent);
       },

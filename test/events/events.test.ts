@@ -85,6 +85,7 @@ beforeAll(async () => {
   const hookPort = (hookServer.address() as AddressInfo).port;
   const syslogPort = (syslogServer.address() as AddressInfo).port;
   t = await tempWarden('sqlite', `events:
+  admin_tenant: default
   flush_interval: 5ms
   detection:
     velocity: { window: 30s, max_actions: 15 }
@@ -103,7 +104,7 @@ beforeAll(async () => {
   await t.w.ensureTenant('other');
   await t.w.policies.deploy('default', POLICY, { actor: { human: 'test' } });
   await t.w.policies.deploy('other', POLICY, { actor: { human: 'test' } });
-  for (const id of ['normal', 'payer', 'bursty', 'denied', 'climber', 'traveller']) {
+  for (const id of ['normal', 'payer', 'bursty', 'denied', 'climber', 'traveller', 'prober']) {
     await t.w.agents.create('default', { id, capabilities: ['tool:search', 'tool:shell', 'connector:*'] });
     passports.set(id, (await t.w.passports.issue('default', id)).token);
   }
@@ -279,11 +280,16 @@ describe('detection, alerting and response', () => {
     expect(() => verifyEvidence(forged, trust)).toThrow();
     // The CLI: exit 0 for the bundle, 1 for the tampered one.
     const file = join(t.dir, 'evidence.json');
+    const trustFile = join(t.dir, 'trust.json');
     writeFileSync(file, JSON.stringify(bundle));
-    const ok = await run(process.execPath, [CLI, 'verify', '--evidence', file]);
-    expect(ok.stdout).toMatch(new RegExp(`OK: evidence of incident ${inc.id}`));
+    writeFileSync(trustFile, JSON.stringify(bundle.trust));
+    const ok = await run(process.execPath, [CLI, 'verify', '--evidence', file, '--trust', trustFile]);
+    expect(ok.stdout).toMatch(new RegExp(`^OK: evidence of incident ${inc.id}`));
+    // Without a pinned trust bundle it refuses, unless told to check internal consistency only (and says so).
+    expect(await run(process.execPath, [CLI, 'verify', '--evidence', file]).then(() => 0, (e: { code: number }) => e.code)).toBe(2);
+    expect((await run(process.execPath, [CLI, 'verify', '--evidence', file, '--trust-embedded'])).stdout).toMatch(/^OK \(UNPINNED/);
     writeFileSync(file, JSON.stringify(edited));
-    const bad = await run(process.execPath, [CLI, 'verify', '--evidence', file]).then(() => 0, (e: { code: number }) => e.code);
+    const bad = await run(process.execPath, [CLI, 'verify', '--evidence', file, '--trust', trustFile]).then(() => 0, (e: { code: number }) => e.code);
     expect(bad).toBe(1);
   });
 
@@ -297,6 +303,15 @@ describe('detection, alerting and response', () => {
     const fresh = (await t.w.passports.issue('default', 'bursty')).token;
     expect((await call('POST', '/v1/decisions', fresh, { action: 'tool.call', resource: 'tool:search' })).body.decision).toBe('allow');
     expect((await call('POST', '/v1/agents/bursty/release', admin, { reason: 'again' })).status).toBe(409);
+  });
+
+  it('a developer (agents:write) cannot lift a quarantine: that needs incidents:write', async () => {
+    const dev = (await t.w.operators.create('default', { id: 'devon', roles: ['developer'] }, { withToken: true })).token?.token as string;
+    await t.w.agents.create('default', { id: 'jailed' });
+    await t.w.agents.quarantine('default', 'jailed', { actor: { human: 'test' } });
+    expect((await call('POST', '/v1/agents/jailed/resume', dev, {})).status).toBe(403);
+    expect((await t.w.agents.get('default', 'jailed')).state).toBe('quarantined');
+    expect((await call('POST', '/v1/agents/jailed/resume', admin, {})).status).toBe(200);
   });
 
   it('repeated denials open a circuit breaker; after the cool-down one probe passes and its success closes it', async () => {
@@ -317,6 +332,25 @@ describe('detection, alerting and response', () => {
     const lines = (await t.w.store.getReceipts('default', 0, (await t.w.store.head('default')).size)).map((r) => JSON.parse(r.leaf));
     const actions = lines.filter((l) => l.kind === 'incident' && l.resource === 'breaker:agent:denied').map((l) => l.action);
     expect(actions).toEqual(expect.arrayContaining(['breaker.open', 'breaker.half_open', 'breaker.close']));
+  });
+
+  it('a stale half-open breaker hands its probe slot to exactly one of many concurrent decisions', async () => {
+    await t.w.controls.open('default', 'agent', 'prober', 'test', null);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await decide('prober', { action: 'tool.call', resource: 'tool:search' })).body.decision).toBe('allow'); // probe, never reported
+    await new Promise((r) => setTimeout(r, 1100));
+    const all = await Promise.all(Array.from({ length: 12 }, () => decide('prober', { action: 'tool.call', resource: 'tool:search' })));
+    expect(all.filter((r) => r.body.decision === 'allow')).toHaveLength(1);
+  });
+
+  it('a tool breaker matches the normalised resource (case, trailing dot)', async () => {
+    await t.w.controls.open('default', 'tool', 'http:collect.evil.example', 'test', null);
+    for (const resource of ['http:collect.evil.example', 'http:COLLECT.evil.example', 'http:collect.evil.example.']) {
+      const r = await decide('normal', { action: 'http.egress', resource });
+      expect(r.body).toMatchObject({ decision: 'deny', reasons: [expect.stringMatching(/circuit breaker open for tool http:collect\.evil\.example/)] });
+    }
+    await t.w.controls.close('default', 'tool', 'http:Collect.Evil.Example', 'done', { human: 'test' });
+    expect((await decide('normal', { action: 'http.egress', resource: 'http:collect.evil.example' })).body.decision).toBe('allow');
   });
 
   it('actions outside the grants are a privilege escalation: the agent then needs approval for everything', async () => {

@@ -69,7 +69,7 @@ events:
   await t.w.close();
   t.w = await t.reopen();
   await t.w.policies.deploy('default', STARTER_POLICY, { actor: { human: 'test' } });
-  for (const id of ['reader', 'leaker', 'canary', 'files', 'limited', 'forger']) {
+  for (const id of ['reader', 'leaker', 'canary', 'files', 'limited', 'forger', 'clean', 'clean2']) {
     await t.w.agents.create('default', { id, trust_level: 80, capabilities: ['http:*', 'tool:*'] });
     tokens.set(id, (await t.w.passports.issue('default', id)).token);
   }
@@ -82,7 +82,7 @@ afterAll(async () => {
 });
 
 describe('injection and taint', () => {
-  it('a flagged untrusted input taints its session: off-allowlist egress then needs approval, on-allowlist does not; other sessions are untouched', async () => {
+  it('a flagged untrusted input taints its session and its agent: off-allowlist egress then needs approval, on-allowlist does not; other agents are untouched', async () => {
     const first = await decide('reader', {
       action: 'tool.call', resource: 'tool:summarise', correlation_id: 'sess-1',
       untrusted: [{ source: 'tool:web.fetch', text: INJECTION }],
@@ -96,27 +96,42 @@ describe('injection and taint', () => {
     expect(off.body.reasons.join(' ')).toMatch(/outside the egress allowlist/);
     const on = await decide('reader', { action: 'http.egress', resource: 'http:api.example.com', correlation_id: 'sess-1' });
     expect(on.body.decision).toBe('allow');
-    const fresh = await decide('reader', { action: 'http.egress', resource: 'http:collect.evil.example', correlation_id: 'sess-2' });
-    expect(fresh.body.decision).toBe('allow');
-    expect(fresh.body.tainted).toBeUndefined();
+    // The correlation id is the agent's choice: a "new session" (or none) does not shed the taint.
+    for (const corr of ['sess-2', undefined]) {
+      const fresh = await decide('reader', { action: 'http.egress', resource: 'http:collect.evil.example', ...(corr ? { correlation_id: corr } : {}) });
+      expect(fresh.body).toMatchObject({ decision: 'require_approval', tainted: true });
+    }
+    const other = await decide('clean', { action: 'http.egress', resource: 'http:collect.evil.example', correlation_id: 'sess-2' });
+    expect(other.body.decision).toBe('allow');
+    expect(other.body.tainted).toBeUndefined();
     // Taint is in the store: another process sharing it sees the same.
-    const other = await t.reopen();
-    expect((await other.store.getRecord('default', 'taint', 'sess-1'))?.state).toBe('tainted');
+    const second = await t.reopen();
+    expect((await second.store.getRecord('default', 'taint', 'sess-1'))?.state).toBe('tainted');
+    expect((await second.store.getRecord('default', 'taint_agent', 'reader'))?.state).toBe('tainted');
   });
 
   it('untainted plus private data plus outbound: allowed; tainted: approval', async () => {
     const body = { action: 'http.egress', resource: 'http:api.example.com', context: { data_class: 'confidential' } };
-    expect((await decide('reader', { ...body, correlation_id: 'sess-3' })).body.decision).toBe('allow');
+    expect((await decide('clean', { ...body, correlation_id: 'sess-3' })).body.decision).toBe('allow');
     expect((await decide('reader', { ...body, correlation_id: 'sess-1' })).body.decision).toBe('require_approval');
   });
 
   it('benign untrusted content does not taint', async () => {
-    const r = await decide('reader', {
+    const r = await decide('clean2', {
       action: 'tool.call', resource: 'tool:summarise', correlation_id: 'sess-4',
       untrusted: [{ text: 'Quarterly revenue grew 4%. The board will meet on Tuesday to review the plan.' }],
     });
     expect(r.body.tainted).toBeUndefined();
-    expect((await decide('reader', { action: 'http.egress', resource: 'http:collect.evil.example', correlation_id: 'sess-4' })).body.decision).toBe('allow');
+    expect((await decide('clean2', { action: 'http.egress', resource: 'http:collect.evil.example', correlation_id: 'sess-4' })).body.decision).toBe('allow');
+  });
+
+  it("an operator's release clears the agent's taint (receipted); the tainted session itself stays tainted", async () => {
+    await t.w.operators.create('default', { id: 'ops', roles: ['admin'] }, { withToken: true }).then(async (o) => {
+      const r = await call('POST', '/v1/agents/reader/release', o.token?.token, { reason: 'reviewed the page; false alarm' });
+      expect(r.body.released).toContain('taint cleared');
+    });
+    expect((await decide('reader', { action: 'http.egress', resource: 'http:collect.evil.example', correlation_id: 'sess-5' })).body.decision).toBe('allow');
+    expect((await decide('reader', { action: 'http.egress', resource: 'http:collect.evil.example', correlation_id: 'sess-1' })).body.decision).toBe('require_approval');
   });
 });
 
@@ -160,6 +175,39 @@ describe('data-loss prevention', () => {
     const events = await t.w.eventLog.query({ tenant: 'default', categories: ['honeytoken'], limit: 10 });
     expect(events.length).toBeGreaterThanOrEqual(2);
     expect(events[0]).toMatchObject({ severity: 'critical', actor: { agent: 'canary' } });
+  });
+});
+
+describe('nothing DLP finds reaches a receipt', () => {
+  const KEY = 'sk_live_4eC39HqLyjWDarjtT1zdp7dc';
+  const receipt = async (seq: number) => (await exportLines(t.w))[seq] as string;
+
+  it('a secret used as an object key blocks, and the payload is withheld from the receipt', async () => {
+    const r = await decide('leaker', { action: 'tool.call', resource: 'tool:kv.put', payload: { [KEY]: 1 } });
+    expect(r.body.decision).toBe('deny');
+    expect(r.body.reasons[0]).toMatch(/object key/);
+    const line = await receipt(r.body.receipt.seq);
+    expect(line).not.toContain(KEY);
+    expect(JSON.parse(line).payload.withheld).toMatch(/could not be recorded/);
+  });
+
+  it("flagged personal data is sent as is, but the receipt keeps it redacted", async () => {
+    const r = await decide('leaker', { action: 'tool.call', resource: 'tool:crm.note', payload: { note: 'customer card 4539 1488 0343 6467' } });
+    expect(r.body.decision).toBe('allow');
+    expect(r.body.firewall.payload).toBeUndefined(); // flag: nothing for the agent to change
+    expect(await receipt(r.body.receipt.seq)).not.toContain('4539 1488 0343 6467');
+  });
+
+  it('secrets in the context and in outcome details are redacted in receipts; argument-check excerpts are dropped', async () => {
+    const d = await decide('leaker', { action: 'http.egress', resource: 'http:api.example.com', context: { path: `/v1/charge?key=${KEY}` } });
+    const line = await receipt(d.body.receipt.seq);
+    expect(line).not.toContain(KEY);
+    expect(JSON.parse(line).payload._warden.context.path).toMatch(/REDACTED/);
+    const o = await call('POST', `/v1/decisions/${d.body.id}/outcome`, tokens.get('leaker'), { status: 'succeeded', details: { echoed: KEY } });
+    expect(await receipt(o.body.receipt.seq)).not.toContain(KEY);
+    const v = await decide('files', { action: 'tool.call', resource: 'tool:files.read', payload: { path: `/data/../${KEY}` } });
+    expect(v.body.decision).toBe('deny');
+    expect(await receipt(v.body.receipt.seq)).not.toContain(KEY);
   });
 });
 

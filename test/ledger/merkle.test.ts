@@ -9,6 +9,7 @@ import {
   emptyRoot,
   inclusionProof,
   leafHash,
+  MerkleLevels,
   nodeHash,
   rootFromInclusionProof,
   rootFromLeafHashes,
@@ -294,5 +295,18 @@ describe('transparency-dev/merkle vectors', () => {
     }
     if (v.wantErr) expect(run).toThrow(VerificationError);
     else expect(run).not.toThrow();
+  });
+});
+
+describe('MerkleLevels (many proofs against one tree)', () => {
+  it('gives the same root and inclusion proofs as the per-proof code for sizes 1..70, and rejects bad indices', async () => {
+    for (let n = 1; n <= 70; n++) {
+      const leaves = Array.from({ length: n + 2 }, () => leafHash(randomBytes(8)));
+      const levels = await MerkleLevels.build(leaves, n, 3); // tiny chunk: the yielding path runs too
+      expect(levels.root.equals(rootFromLeafHashes(leaves.slice(0, n)))).toBe(true);
+      for (let i = 0; i < n; i++) expect(levels.proof(i)).toEqual(inclusionProof(leaves, i, n));
+      expect(() => levels.proof(n)).toThrow(BadInputError);
+    }
+    await expect(MerkleLevels.build([], 0)).rejects.toThrow(BadInputError);
   });
 });
