@@ -38,11 +38,12 @@ describe('evaluation set', () => {
     expect(m.fpr).toBeLessThanOrEqual(0.03);
   });
   it('held-out test split: FPR <= 0.03 and recall at the measured floor', () => {
-    // The target is recall >= 0.90; the held-out split measures 0.897 (131/146) at the
-    // time of writing. This asserts the floor so a regression fails, without pretending the
-    // target is met. Raise it to 0.9 once the detector gets there on data it was not tuned on.
+    // The target is recall >= 0.90. With the intent rules (patterns/intent.ts) the held-out split
+    // measures 0.932 (136/146) at FPR 0 (it was 0.897 before them). The floor is the measured
+    // value, so a regression fails. This split comes from the same templates as the dev split;
+    // bench/blind-eval.mjs measures the detector on an independent set, which is harder.
     const m = metrics(samples.filter((s) => s.split === 'test'));
     expect(m.fpr).toBeLessThanOrEqual(0.03);
-    expect(m.recall).toBeGreaterThanOrEqual(0.89);
+    expect(m.recall).toBeGreaterThanOrEqual(0.93);
   });
 });

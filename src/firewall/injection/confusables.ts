@@ -23,6 +23,19 @@ export const HOMOGLYPHS: ReadonlyMap<number, number> = new Map(
   ].map(([from, to]) => [(from as string).charCodeAt(0), (to as string).charCodeAt(0)] as const),
 );
 
+/**
+ * Latin letter → the Cyrillic letter it passes for (upper- or lower-case), for the opposite
+ * trick: Latin letters inside a Russian word (`Игнopиpyй`) so a Cyrillic keyword filter misses it.
+ */
+export const LATIN_TO_CYRILLIC: Uint16Array = (() => {
+  // Indexed by ASCII code (a table, not a map: it is read for every Latin letter of the input).
+  const table = new Uint16Array(128);
+  for (const [from, to] of [['a', 'а'], ['b', 'в'], ['c', 'с'], ['e', 'е'], ['h', 'н'], ['k', 'к'], ['m', 'м'], ['o', 'о'], ['p', 'р'], ['t', 'т'], ['x', 'х'], ['y', 'у']] as const) {
+    table[from.charCodeAt(0)] = to.charCodeAt(0);
+  }
+  return table;
+})();
+
 /** Leetspeak digit → letter, applied only inside words that also contain ASCII letters. */
 export const LEET: ReadonlyMap<number, number> = new Map(
   [

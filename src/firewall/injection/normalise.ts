@@ -17,7 +17,7 @@
  *  3. spacing: separators between single letters (`i g n o r e`) and inside short pieces
  *     (`ig-no-re`, `i.g.n.o.r.e`) are dropped.
  */
-import { BLACK_FLAG, HOMOGLYPHS, LEET, isInvisible, isTag } from './confusables.js';
+import { BLACK_FLAG, HOMOGLYPHS, LATIN_TO_CYRILLIC, LEET, isInvisible, isTag } from './confusables.js';
 
 /** The unit came from a homoglyph that was folded to Latin. */
 export const FLAG_HOMOGLYPH = 1;
@@ -223,18 +223,33 @@ function foldWords(buf: Buffer16): void {
   const n = buf.n;
   let i = 0;
   let prevLeet = false; // the previous word was folded: `45 4n` after `4c7` reads `as an`
+  let prevCyrillic = false; // the previous word was Russian: `вce` after `Игнopиpyй` is Russian too
   while (i < n) {
     if (!isWordUnit(u[i] as number)) { i++; continue; }
     let j = i;
-    let latin = 0, leet = 0, look = 0, other = 0;
+    let latin = 0, leet = 0, look = 0, other = 0, cyrillic = 0, latinOnly = 0, lookCyrillic = 0;
     for (; j < n; j++) {
       const c = u[j] as number;
       if (!isWordUnit(c)) break;
-      if (c >= 0x61 && c <= 0x7a) latin++;
+      if (c >= 0x61 && c <= 0x7a) { latin++; if (LATIN_TO_CYRILLIC[c] === 0) latinOnly++; }
       else if (c < 0x80) { if (LEET.has(c)) leet++; }
-      else if (HOMOGLYPHS.has(c)) look++;
-      else other++;
+      else if (HOMOGLYPHS.has(c)) { look++; if (c >= 0x400 && c <= 0x4ff) lookCyrillic++; }
+      else { other++; if (c >= 0x400 && c <= 0x4ff) cyrillic++; }
     }
+    const russian = cyrillic > 0 || (prevCyrillic && look > 0 && look === lookCyrillic);
+    if (latin > 0 && latinOnly === 0 && russian && other === cyrillic && leet === 0) {
+      // A Russian word with Latin look-alikes in it: fold them to Cyrillic.
+      for (let k = i; k < j; k++) {
+        const c = u[k] as number;
+        const to = c < 0x80 ? (LATIN_TO_CYRILLIC[c] as number) : 0;
+        if (to !== 0) { u[k] = to; buf.flags[k] = (buf.flags[k] as number) | FLAG_HOMOGLYPH; }
+      }
+      prevLeet = false;
+      prevCyrillic = true;
+      i = j;
+      continue;
+    }
+    if (j > i) prevCyrillic = cyrillic + lookCyrillic > 0 && latin === 0;
     if (look > 0 && latin > 0 && other === 0) {
       for (let k = i; k < j; k++) {
         const to = HOMOGLYPHS.get(u[k] as number);
@@ -248,7 +263,15 @@ function foldWords(buf: Buffer16): void {
     const digitsOnly = prevLeet && latin === 0 && look === 0 && other === 0 && leet === len && len <= 3;
     if (mixed || digitsOnly) {
       for (let k = i; k < j; k++) {
-        const to = LEET.get(u[k] as number);
+        const c = u[k] as number;
+        let to = LEET.get(c);
+        // `1` is `i` or `l`: `l` before an e (`fi1e`, `ru13s`), in a pair (`a11`) and at the
+        // end after a vowel (`r3v341`); `i` otherwise (`1gn0r3`, `d154bl3`).
+        if (c === 0x31 && k > i) {
+          const next = k + 1 < j ? (u[k + 1] as number) : 0;
+          const prev = u[k - 1] as number;
+          if (next === 0x65 || next === 0x33 || next === 0x31 || prev === 0x6c || (next === 0 && (prev === 0x61 || prev === 0x65 || prev === 0x34 || prev === 0x33))) to = 0x6c;
+        }
         if (to !== undefined) { u[k] = to; buf.flags[k] = (buf.flags[k] as number) | FLAG_LEET; }
       }
       prevLeet = true;

@@ -25,7 +25,19 @@ export type RuleType =
   | 'fake_system'
   | 'chat_template'
   | 'exfiltration'
-  | 'directive';
+  | 'directive'
+  // Intent kinds (patterns/intent.ts): weak alone, combined within a window by the detector.
+  | 'ai_address'
+  | 'secrecy'
+  | 'authority_claim'
+  | 'tool_abuse'
+  | 'safety_bypass'
+  | 'sensitive_access'
+  | 'user_deception'
+  | 'exfil_request';
+
+/** Rule types that only count when several kinds occur close together (see `detector.ts`). */
+export const INTENT_TYPES: ReadonlySet<RuleType> = new Set(['ai_address', 'secrecy', 'authority_claim', 'tool_abuse', 'safety_bypass', 'sensitive_access', 'user_deception', 'exfil_request']);
 
 export interface Rule {
   /** Stable id, `<lang>.<what>`, reported in the finding message. */

@@ -37,7 +37,11 @@ const MAX_HIDDEN_SPAN = 8192;
 const HIDDEN_CSS =
   /display ?: ?none|visibility ?: ?hidden|font-size ?: ?0(?:px|em|rem|pt|%)?(?![.0-9])|opacity ?: ?0(?:\.0)?(?![.0-9])|(?<![-a-z])color ?: ?(?:#fff(?:fff)?\b|white|rgba?\( ?255 ?, ?255 ?, ?255|transparent)|(?:^|[^-a-z])(?:height|width) ?: ?0(?:px)?(?![.0-9])|(?:left|top|text-indent) ?: ?-[0-9]{3,6}/;
 const ATTR_RE = /(?:style|alt|title) ?= ?["']/g;
-const PLACEHOLDER_WORDS = /DATA|SECRET|TOKEN|KEY|PASSWORD|PASSWD|CONVERSATION|HISTORY|SUMMARY|CONTEXT|PROMPT|EMAIL|INFO|MESSAGE|CHAT|USER|INSERT|HERE|CREDENTIAL/;
+const PLACEHOLDER_WORDS = new RegExp([
+  'DATA|SECRET|TOKEN|KEY|PASSWORD|PASSWD|CONVERSATION|HISTORY|SUMMARY|CONTEXT|PROMPT|EMAIL|INFO|MESSAGE|CHAT|USER|INSERT|HERE|CREDENTIAL',
+  // The same slots in the other Latin-script languages of the rule set.
+  'DATOS|DADOS|DONNEES|DATEN|DATI|HISTORIAL|HISTORICO|HISTORIQUE|VERLAUF|CRONOLOGIA|CONVERSACION|CONVERSA|RESUMEN|RESUMO|RESUME|ZUSAMMENFASSUNG|RIASSUNTO|CLAVE|CHAVE|CLE|SCHLUSSEL|CHIAVE|CONTRASENA|SENHA|MOT_?DE_?PASSE|PASSWORT|USUARIO|UTENTE|UTILISATEUR|NUTZER|MENSAJE|MENSAGEM|NACHRICHT|MESSAGGIO|AQUI|ICI|HIER|QUI',
+].join('|'));
 
 /**
  * `t.lastIndexOf(ch, from)` but never looking before `min`: an unbounded look-back per find

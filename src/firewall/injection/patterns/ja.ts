@@ -27,9 +27,9 @@ export const JA_RULES: readonly Rule[] = [
   { id: 'ja.new', type: 'new_instructions', lang: 'ja', weight: 0.55, pattern: '(?:新しい|本当の|真の|最新の)(?:指示|命令|ルール|タスク|指令) ?:' },
   { id: 'ja.new_task', type: 'new_instructions', lang: 'ja', weight: 0.5, pattern: '(?:新しい|本当の|真の)(?:任務|タスク|役割|目的)は' },
   { id: 'ja.to_ai', type: 'directive', lang: 'ja', weight: 0.5, pattern: '(?:あなたが|もしあなたが|君が)(?:ai|人工知能|言語モデル|aiアシスタント|アシスタント|チャットボット|エージェント)(?:なら|であれば|である場合)' },
-  { id: 'ja.hide', type: 'directive', lang: 'ja', weight: 0.4, pattern: '(?:ユーザー|ユーザ|利用者)(?:に|には)(?:知らせ|伝え|言わ|教え|見せ|通知し)(?:ないで|ずに|てはいけない|るな)' },
+  { id: 'ja.hide', type: 'secrecy', lang: 'ja', weight: 0.4, pattern: '(?:ユーザー|ユーザ|利用者)(?:に|には)(?:知らせ|伝え|言わ|教え|見せ|通知し)(?:ないで|ずに|てはいけない|るな)' },
   { id: 'ja.system', type: 'fake_system', lang: 'ja', weight: 0.55, pattern: '(?:これは|以下は)(?:システム|管理者|開発者)(?:からの)?(?:メッセージ|指示|命令|通知)' },
   { id: 'ja.exfil', type: 'exfiltration', lang: 'ja', weight: 0.7, pattern: `${SENSITIVE}${G}を${G}${DEST}${G}(?:に|へ)${G}(?:送信|送って|送れ|転送|アップロード|投稿|共有|送付|送る)` },
   { id: 'ja.exfil_dest_first', type: 'exfiltration', lang: 'ja', weight: 0.7, pattern: `(?:https?:|www)[^\\s]{0,200}\\s?${G}(?:に|へ)${G}${SENSITIVE}${G}を${G}(?:送信|送って|送れ|転送|アップロード|投稿|共有|送付|送る)` },
-  { id: 'ja.exfil_generic', type: 'exfiltration', lang: 'ja', weight: 0.45, pattern: `(?:内容|データ|情報|結果)${G}を${G}${DEST}${G}(?:に|へ)${G}(?:送信|送って|送れ|転送|アップロード|投稿|送付)` },
+  { id: 'ja.exfil_generic', type: 'exfil_request', lang: 'ja', weight: 0.45, pattern: `(?:内容|データ|情報|結果)${G}を${G}${DEST}${G}(?:に|へ)${G}(?:送信|送って|送れ|転送|アップロード|投稿|送付)` },
 ];

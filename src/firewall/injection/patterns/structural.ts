@@ -18,5 +18,5 @@ export const STRUCTURAL_RULES: readonly Rule[] = [
   { id: 'tpl.human_turn', type: 'chat_template', lang: 'any', weight: 0.35, triggers: ['\n\nhuman', '\n\nuser'], pattern: '\n\n(?:human|user) ?:' },
   { id: 'tpl.assistant_turn', type: 'chat_template', lang: 'any', weight: 0.35, triggers: ['\n\nassistant', '\n\nai'], pattern: '\n\n(?:assistant|ai) ?:' },
   { id: 'tpl.system_line', type: 'fake_system', lang: 'any', weight: 0.45, triggers: ['\nsystem'], pattern: '\n(?:system|system prompt|system message) ?: ?[a-z]' },
-  { id: 'tpl.system_tag', type: 'fake_system', lang: 'any', weight: 0.5, pattern: '(?:\\[system\\]|\\[system message\\]|<system>|</system>|<system\\_?prompt>|\\{system\\}|\\(system\\):|\\[admin\\]|\\[developer\\])' },
+  { id: 'tpl.system_tag', type: 'fake_system', lang: 'any', weight: 0.5, pattern: '(?:\\[system\\]|\\[system message\\]|<system>|</system>|<system\\_?prompt>|\\{system\\}|\\(system\\):|\\[admin\\]|\\[developer\\]|\\[system (?:note|notice|update|override|instruction)\\]|\\[admin (?:note|notice|update|override|instruction)\\]|\\[developer (?:note|notice|update|override|instruction)\\]|\\[operator (?:note|notice|update|override|instruction)\\])' },
 ];

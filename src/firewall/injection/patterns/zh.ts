@@ -27,9 +27,9 @@ export const ZH_RULES: readonly Rule[] = [
   { id: 'zh.new', type: 'new_instructions', lang: 'zh', weight: 0.55, pattern: '(?:新的?|真正的|最新)(?:指令|指示|任务|任務|规则|規則|命令) ?:' },
   { id: 'zh.new_task', type: 'new_instructions', lang: 'zh', weight: 0.55, pattern: '(?:你的|您的)(?:新|真正的?|唯一的?)(?:任务|任務|目标|目標|指令|使命)(?:是|为|為)' },
   { id: 'zh.to_ai', type: 'directive', lang: 'zh', weight: 0.5, pattern: '(?:如果你是|如果您是|假如你是)(?:一个|一個)?(?:ai|人工智能|语言模型|語言模型|大模型|ai助手|助手|聊天机器人|聊天機器人|智能体|智能體)' },
-  { id: 'zh.hide', type: 'directive', lang: 'zh', weight: 0.4, pattern: '(?:不要|别|別|切勿|无需|無需)(?:告诉|告訴|通知|提醒|让|讓)(?:用户|用戶|使用者)' },
+  { id: 'zh.hide', type: 'secrecy', lang: 'zh', weight: 0.4, pattern: '(?:不要|别|別|切勿|无需|無需)(?:告诉|告訴|通知|提醒|让|讓)(?:用户|用戶|使用者)' },
   { id: 'zh.system', type: 'fake_system', lang: 'zh', weight: 0.55, pattern: '(?:这是|這是|来自|來自)(?:一条|一條)?(?:系统|系統|管理员|管理員|开发者|開發者)(?:消息|訊息|通知|指令|的消息|的指令)' },
   { id: 'zh.exfil', type: 'exfiltration', lang: 'zh', weight: 0.7, pattern: `(?:发送|發送|发给|發給|发到|發到|上传|上傳|转发|轉發|传送|傳送|提交|泄露|洩露|寄给|寄給)${G}${SENSITIVE}${G}(?:到|至|给|給)${G}${DEST}` },
   { id: 'zh.exfil_ba', type: 'exfiltration', lang: 'zh', weight: 0.7, pattern: `(?:把|将|將)${G}${SENSITIVE}${G}(?:发送|發送|发|發|上传|上傳|转发|轉發|传送|傳送|提交|寄)(?:到|至|给|給)${G}${DEST}` },
-  { id: 'zh.exfil_generic', type: 'exfiltration', lang: 'zh', weight: 0.45, pattern: `(?:把|将|將)${G}(?:内容|內容|数据|數據|资料|資料|信息|資訊|结果|結果)${G}(?:发送|發送|发|發|上传|上傳|转发|轉發|传送|傳送)(?:到|至|给|給)${G}(?:https?:|www|[a-z0-9]{1,30}@)` },
+  { id: 'zh.exfil_generic', type: 'exfil_request', lang: 'zh', weight: 0.45, pattern: `(?:把|将|將)${G}(?:内容|內容|数据|數據|资料|資料|信息|資訊|结果|結果)${G}(?:发送|發送|发|發|上传|上傳|转发|轉發|传送|傳送)(?:到|至|给|給)${G}(?:https?:|www|[a-z0-9]{1,30}@)` },
 ];
