@@ -20,6 +20,7 @@ import { Monitoring } from './events/monitoring.js';
 import { Firewall } from './firewall/firewall.js';
 import { RateLimiter } from './firewall/rate-limit.js';
 import { TaintTracker } from './firewall/taint.js';
+import { SecretStore } from './secrets/store.js';
 import { Approvals } from './approvals/approvals.js';
 import { ApprovalNotifier } from './approvals/webhook.js';
 import { Gateway } from './gateway/gateway.js';
@@ -52,6 +53,8 @@ export interface Warden {
   firewall: Firewall;
   /** Session and agent taint marks. */
   taint: TaintTracker;
+  /** Named secrets, encrypted at rest, injected only into sandboxed runs. */
+  secrets: SecretStore;
   /** Detection, incident response and sinks: started by `serve` (long-running processes only). */
   monitoring: Monitoring | undefined;
   startMonitoring(): Monitoring;
@@ -194,6 +197,7 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     controls,
     firewall,
     taint,
+    secrets: new SecretStore(store, ledger, protector),
     monitoring: undefined,
     startMonitoring() {
       w.monitoring ??= new Monitoring(w, config.events, loaded.dataDir);

@@ -27,6 +27,8 @@ import { registerPolicy } from './policy.js';
 import { registerEvents } from './events.js';
 import { registerScan } from './scan.js';
 import { registerFirewall } from './firewall.js';
+import { registerRun } from './run.js';
+import { registerSecrets } from './secrets.js';
 
 const program = new Command();
 program
@@ -53,6 +55,8 @@ registerPolicy(program);
 registerEvents(program);
 registerScan(program);
 registerFirewall(program);
+registerRun(program);
+registerSecrets(program);
 registerServe(program);
 
 try {

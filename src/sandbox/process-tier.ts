@@ -20,6 +20,8 @@ export const BWRAP = '/usr/bin/bwrap';
 export const PRLIMIT = '/usr/bin/prlimit';
 
 export interface ProcessRunSpec {
+  /** The run's id (default: a random one); names its cgroups. */
+  runId?: string;
   /** argv; argv[0] is resolved inside the sandbox (PATH is /usr/bin:/bin). */
   command: string[];
   /** The sandbox's whole environment (secrets included); nothing of the parent's is inherited. */
@@ -110,7 +112,7 @@ export async function runProcessTier(spec: ProcessRunSpec): Promise<ProcessRunRe
   if (!available.ok) throw new WardenError('FORBIDDEN', `process tier unavailable: ${available.reason}`);
   if (spec.command.length === 0) throw new BadInputError('no command to run');
   if (!Buffer.isBuffer(spec.seccomp) || spec.seccomp.length === 0 || spec.seccomp.length % 8 !== 0) throw new BadInputError('a seccomp program is required');
-  const runId = `run_${randomBytes(9).toString('base64url')}`;
+  const runId = spec.runId ?? `run_${randomBytes(9).toString('base64url')}`;
   const args = bwrapArgs(spec);
   const cg = RunCgroup.create(runId, spec.limits);
   const maxOut = spec.maxOutputBytes ?? DEFAULT_OUTPUT;

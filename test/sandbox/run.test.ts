@@ -1,0 +1,89 @@
+/**
+ * Sandboxed runs end to end: tier selection that never downgrades, refusal of network grants
+ * without the egress proxy, secrets injected into the sandbox only (never receipts or the
+ * parent's environment), receipts of start and end, violations evented, the real seccomp
+ * deny-list in force, and `warden run` exit codes.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseManifest } from '../../src/sandbox/manifest/index.js';
+import { processTierAvailable } from '../../src/sandbox/process-tier.js';
+import { detectCgroupMode } from '../../src/sandbox/cgroups.js';
+import { runSandboxed, tierForRisk } from '../../src/sandbox/run.js';
+import { exportLines, tempWarden, type TempWarden } from '../helpers/warden.js';
+
+const runnable = processTierAvailable().ok && detectCgroupMode() !== undefined && process.getuid?.() === 0;
+if (!runnable) console.warn('sandbox run tests SKIPPED: needs bubblewrap, prlimit, a cgroup hierarchy and root');
+const CLI = join(process.cwd(), 'dist/cli/main.js');
+const SECRET = 'sk-test-value-0123456789abcdef';
+
+let t: TempWarden;
+let work: string;
+const manifest = (extra = '') => parseManifest(`version: "1.0"\nagent: { name: report-bot, runtime: python3 }\n${extra}`, { dataDir: t.dir });
+
+beforeAll(async () => {
+  t = await tempWarden();
+  work = mkdtempSync(join(tmpdir(), 'warden-run-'));
+  mkdirSync(join(work, 'in'));
+  writeFileSync(join(work, 'in', 'data.txt'), 'input data\n');
+  await t.w.secrets.set('default', 'EXAMPLE_API_KEY', SECRET);
+});
+afterAll(async () => {
+  await t.cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('tier selection', () => {
+  it('auto picks by reach: nothing → process, network or secrets or writes → container, network plus more → microvm', () => {
+    expect(tierForRisk(manifest()).tier).toBe('process');
+    expect(tierForRisk(manifest('secrets: [A_KEY]')).tier).toBe('container');
+    expect(tierForRisk(manifest('permissions: { network: { allow: ["api.example.com"] } }\nsecrets: [A_KEY]')).tier).toBe('microvm');
+  });
+});
+
+describe.runIf(runnable)('runs', () => {
+  it('receipts start and end; the secret reaches the sandbox only; the deny-list is in force', async () => {
+    const before = process.env.EXAMPLE_API_KEY;
+    const r = await runSandboxed(t.w, {
+      tenant: 'default', manifest: manifest(`tier: process\npermissions: { fs: { read: ["${join(work, 'in')}"] } }\nsecrets: [EXAMPLE_API_KEY]`),
+      command: ['python3', '-c', `import os, ctypes\nprint(open("${join(work, 'in', 'data.txt')}").read().strip())\nprint(os.environ["EXAMPLE_API_KEY"] == "${SECRET}")\nlibc = ctypes.CDLL(None, use_errno=True)\nprint("unshare", libc.unshare(0x10000000), ctypes.get_errno())`],
+      actor: { human: 'test' },
+    });
+    expect(process.env.EXAMPLE_API_KEY).toBe(before);
+    expect(r.stdout.toString()).toBe('input data\nTrue\nunshare -1 1\n'); // EPERM from the seccomp deny-list
+    expect(r.exitCode).toBe(0);
+    const lines = (await exportLines(t.w)).map((l) => JSON.parse(l));
+    const start = lines[r.receipts.start.seq];
+    const end = lines[r.receipts.end.seq];
+    expect(start).toMatchObject({ kind: 'run', action: 'run.start', decision: 'allow', payload: { tier: 'process', secrets: ['EXAMPLE_API_KEY'], command: { name: 'python3' } } });
+    expect(start.payload.manifest_digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(end).toMatchObject({ kind: 'run', action: 'run.end', payload: { exit_code: 0, killed: null } });
+    expect((await exportLines(t.w)).some((l) => l.includes(SECRET))).toBe(false);
+  });
+
+  it('refuses a tier that is not available here, and network grants without the egress proxy — receipted, never downgraded', async () => {
+    await expect(runSandboxed(t.w, { tenant: 'default', manifest: manifest('tier: microvm'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/never runs a tool in a weaker tier/);
+    await expect(runSandboxed(t.w, { tenant: 'default', manifest: manifest('secrets: [EXAMPLE_API_KEY]'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/tier container/);
+    await expect(runSandboxed(t.w, { tenant: 'default', manifest: manifest('tier: process\npermissions: { network: { allow: ["api.example.com"] } }'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/egress proxy/);
+    const refusals = (await exportLines(t.w)).map((l) => JSON.parse(l)).filter((l) => l.action === 'run.refuse');
+    expect(refusals).toHaveLength(3);
+    expect(refusals.every((l) => l.decision === 'deny')).toBe(true);
+  });
+
+  it('a kill for time is a sandbox_violation event, and `warden run` exits 124 with the reason', async () => {
+    const file = join(work, 'agent.yaml');
+    writeFileSync(file, 'version: "1.0"\nagent: { name: looper, runtime: sh }\ntier: process\npermissions: { execution_time: 1s }\n');
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'run', '--data', t.dir, '--manifest', file, '--', 'sh', '-c', 'while true; do :; done'], (err, _o, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stderr }));
+    });
+    expect(r.code).toBe(124);
+    expect(r.stderr).toMatch(/killed: execution time limit reached/);
+    const ends = (await exportLines(t.w)).map((l) => JSON.parse(l)).filter((l) => l.action === 'run.end');
+    expect(ends.at(-1).payload.killed).toBe('timeout');
+    const [event] = await t.w.store.listEvents({ tenant: 'default', categories: ['sandbox_violation'], limit: 1, order: 'desc' });
+    expect(JSON.parse(event?.body as string)).toMatchObject({ severity: 'medium', details: { violation: 'timeout', agent: 'looper' } });
+  });
+});
