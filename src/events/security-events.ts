@@ -7,7 +7,7 @@
  * memory stays flat), with the most recent events kept for inspection. Persistence, queries,
  * detection rules and sinks build on `subscribe` (see the events issue).
  */
-import { randomBytes } from 'node:crypto';
+import { randomId96 } from '../crypto/random-id.js';
 
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -63,7 +63,7 @@ export class SecurityEvents {
 
   emit(input: SecurityEventInput): SecurityEvent {
     const event: SecurityEvent = {
-      id: `evt_${randomBytes(12).toString('base64url')}`,
+      id: `evt_${randomId96()}`,
       ts: new Date().toISOString(),
       tenant: input.tenant,
       severity: input.severity,

@@ -5,7 +5,8 @@
  * approval, if any). Fail closed: any error in policy or storage is a deny; an allow that could
  * not be receipted is never returned.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomId96 } from '../crypto/random-id.js';
 import type { Approval, Approvals } from '../approvals/approvals.js';
 import { BadInputError, WardenError } from '../errors.js';
 import type { AuthAudit } from '../identity/audit.js';
@@ -139,7 +140,7 @@ export class Gateway {
   async decide(caller: Caller, original: DecisionRequest, correlationId: string): Promise<DecisionResult> {
     const tenant = caller.passport.tenant;
     const claims = caller.passport.claims;
-    const id = `dec_${randomBytes(12).toString('base64url')}`;
+    const id = `dec_${randomId96()}`;
     const corr = original.correlation_id ?? correlationId;
     if (original.payload && Object.hasOwn(original.payload, WARDEN_PAYLOAD_KEY)) throw new BadInputError(`payload.${WARDEN_PAYLOAD_KEY} is reserved for Warden`);
 

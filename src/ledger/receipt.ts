@@ -1,4 +1,5 @@
-import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { randomId96 } from '../crypto/random-id.js';
 import * as nodeCrypto from 'node:crypto';
 import { ed25519Sign } from '../crypto/ed25519.js';
 import { jcs, type Json } from '../crypto/jcs.js';
@@ -133,18 +134,8 @@ export function normaliseInput(raw: unknown): Required<Omit<ReceiptInput, 'sensi
   };
 }
 
-// Receipt ids draw from a pooled random buffer: one CSPRNG call per 341 ids, not one per id.
-let idPool = Buffer.alloc(0);
-let idOffset = 0;
-
 export function newReceiptId(): string {
-  if (idOffset + 12 > idPool.length) {
-    idPool = randomBytes(4092);
-    idOffset = 0;
-  }
-  const id = `rcpt_${idPool.toString('base64url', idOffset, idOffset + 12)}`;
-  idOffset += 12;
-  return id;
+  return `rcpt_${randomId96()}`;
 }
 
 /** The bytes Ed25519 signs: the domain prefix then S = JCS(receipt without sig). */

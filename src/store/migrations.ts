@@ -178,10 +178,11 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
+    // Ids are 96 random bits; no unique index on them: every index costs each insert, and events are many.
     description: 'security events (cursor = order of persistence, for paging and SSE resumption)',
     sqlite: [
       `CREATE TABLE events (
-        cursor INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
+        cursor INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, id TEXT NOT NULL,
         ts TEXT NOT NULL, severity TEXT NOT NULL, category TEXT NOT NULL,
         agent TEXT, correlation_id TEXT, body TEXT NOT NULL) STRICT`,
       `CREATE INDEX events_tenant ON events (tenant, cursor)`,
@@ -190,7 +191,7 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
     postgres: [
       `CREATE TABLE events (
-        cursor BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
+        cursor BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL,
         ts TEXT NOT NULL, severity TEXT NOT NULL, category TEXT NOT NULL,
         agent TEXT, correlation_id TEXT, body TEXT NOT NULL)`,
       `CREATE INDEX events_tenant ON events (tenant, cursor)`,

@@ -51,11 +51,21 @@ export class DeliveryQueue {
     return this.#queue.length;
   }
 
+  /** Whether a push now would be dropped (lets the caller skip preparing the event). */
+  full(): boolean {
+    return this.#queue.length >= this.options.maxQueue;
+  }
+
+  /** Counts one event dropped for lack of room. */
+  drop(): void {
+    this.stats.dropped++;
+    this.onDrop();
+  }
+
   push(event: SinkEvent): void {
     if (this.#closed) return;
-    if (this.#queue.length >= this.options.maxQueue) {
-      this.stats.dropped++;
-      this.onDrop();
+    if (this.full()) {
+      this.drop();
       return;
     }
     this.#queue.push(event);

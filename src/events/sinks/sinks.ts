@@ -76,7 +76,8 @@ export class Sinks {
         if (SEVERITY_RANK[e.severity] < SEVERITY_RANK[c.min_severity]) continue;
         if (c.categories && !c.categories.includes(e.category)) continue;
         if (e.category === 'sink_dropped' && e.details.sink === s.name) continue;
-        s.queue.push(forSink(e));
+        if (s.queue.full()) s.queue.drop(); // a dead sink's overflow costs a counter, not a copy
+        else s.queue.push(forSink(e));
       }
     });
   }
