@@ -35,7 +35,7 @@ get(process.argv[1], { headers: { authorization: 'Bearer ' + process.argv[2] } }
   process.stdout.write('connected\\n');
   res.on('data', (c) => { n += (c.toString().match(/^id: /gm) || []).length; });
 }).on('error', () => {});
-process.on('SIGTERM', () => { process.stdout.write('events ' + n + '\\n', () => process.exit(0)); });
+process.on('SIGTERM', () => { const u = process.cpuUsage(); process.stdout.write('events ' + n + ' cpu_ms ' + Math.round((u.user + u.system) / 1000) + '\\n', () => process.exit(0)); });
 `;
 
 export async function benchEvents(w, dataDir, { seconds = 6 } = {}) {
@@ -55,6 +55,7 @@ export async function benchEvents(w, dataDir, { seconds = 6 } = {}) {
     return r['2xx'] / r.duration;
   };
   let received = 0;
+  let subscriberCpuMs = 0;
   const withSinks = async () => {
     const variant = process.env.WARDEN_BENCH_EVENTS_VARIANT ?? 'both'; // sse | sink | both (for diagnosis)
     const cfg = parseConfig({ events: { sinks: variant === 'sse' ? [] : [{ name: 'dead', type: 'webhook', url: `http://127.0.0.1:${hole.address().port}/`, min_severity: 'info', timeout: '5s', queue: 10000 }] } }, 'bench').events.sinks;
@@ -71,6 +72,7 @@ export async function benchEvents(w, dataDir, { seconds = 6 } = {}) {
       sse.kill('SIGTERM');
       await new Promise((r) => sse.on('exit', r));
       received += Number(/events (\d+)/.exec(out)?.[1] ?? 0);
+      subscriberCpuMs += Number(/cpu_ms (\d+)/.exec(out)?.[1] ?? 0);
       await sinks.close(100);
     }
   };
@@ -86,7 +88,7 @@ export async function benchEvents(w, dataDir, { seconds = 6 } = {}) {
       dropped += b.dropped;
     }
     const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    return { none: mean(none), loaded: mean(loaded), dropped, sseEvents: received };
+    return { none: mean(none), loaded: mean(loaded), dropped, sseEvents: received, subscriberCpuMs, loadedSeconds: 3 * seconds };
   } finally {
     await app.close();
     hole.close();

@@ -188,7 +188,8 @@ rmSync(sq.dir, { recursive: true, force: true });
   const e = await benchEvents(ew.w, ew.dir, { seconds: Number(process.env.WARDEN_BENCH_SECONDS ?? 6) });
   report('decisions/s, no sinks (baseline)', e.none, 'decisions/s');
   report('decisions/s, dead webhook sink + live SSE subscriber', e.loaded, 'decisions/s', e.none, 0.95);
-  console.log(`  (${e.dropped.toLocaleString('en-US')} events dropped by the dead sink's bounded queue; ${e.sseEvents.toLocaleString('en-US')} delivered over SSE)`);
+  console.log(`  (${e.dropped.toLocaleString('en-US')} events dropped by the dead sink's bounded queue; ${e.sseEvents.toLocaleString('en-US')} delivered over SSE;`);
+  console.log(`   the subscriber process itself used ${(e.subscriberCpuMs / 10 / e.loadedSeconds).toFixed(1)}% of a core on the same 2-core machine)`);
   await ew.w.close();
   rmSync(ew.dir, { recursive: true, force: true });
 }
