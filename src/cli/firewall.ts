@@ -8,7 +8,7 @@ const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex
 export function registerFirewall(program: Command): void {
   const honeytokens = program.command('honeytokens').description('canary credentials: plant them where an agent could leak them; their use anywhere in a request is denied and raises a critical event');
   tenantOption(honeytokens.command('create'))
-    .description("create a canary credential recognisable by the tenant's key (printed once; only its hash is receipted)")
+    .description("create a canary credential recognisable by the tenant's key (printed once; the receipt records its type and label, never the value)")
     .option('--type <type>', 'aws (an AWS-style key pair) | api (a bearer-style API token)', 'aws')
     .option('--label <text>', 'where you plant it (recorded in the receipt)')
     .option('--json', 'JSON output')
@@ -20,10 +20,11 @@ export function registerFirewall(program: Command): void {
         const values = opts.type === 'aws'
           ? (({ accessKeyId, secretAccessKey }) => ({ aws_access_key_id: accessKeyId, aws_secret_access_key: secretAccessKey }))(set.generateAwsKey(opts.label))
           : { api_token: set.generateApiToken(opts.label).value };
-        // The log must not tell a reader which credentials are canaries: it keeps hashes only.
+        // The log must not tell a reader which credentials are canaries: no value and no hash
+        // (an unsalted hash would let anyone holding a credential test it), only the fact and the label.
         await w.ledger.append(opts.tenant, [{
           kind: 'honeytoken', action: 'honeytoken.create', resource: `honeytoken:${opts.type}`, decision: null, reasons: [], actor: { human: 'cli' },
-          payload: { type: opts.type, ...(opts.label ? { label: opts.label } : {}), sha256: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, sha256(v)])) },
+          payload: { type: opts.type, ...(opts.label ? { label: opts.label } : {}) },
         }], { system: true });
         process.stdout.write(opts.json ? `${JSON.stringify(values, null, 2)}\n` : Object.entries(values).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
         if (opts.type === 'aws') process.stderr.write('note: the access key id is what Warden recognises; plant the pair together.\n');

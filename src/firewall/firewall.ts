@@ -46,6 +46,8 @@ export interface FirewallRequest {
   payload?: Record<string, Json> | undefined;
   /** The caller's context: its strings are scanned too, so no receipt or approval request keeps a secret from it. */
   context?: Record<string, unknown> | undefined;
+  /** The caller's correlation id: scanned like the resource (both are signed into receipts as they are). */
+  correlationId?: string | undefined;
   untrusted?: readonly UntrustedInput[] | undefined;
   domain?: string | undefined;
 }
@@ -75,6 +77,10 @@ export interface FirewallVerdict {
   receiptPayload?: Record<string, Json>;
   /** The caller's context with DLP findings redacted, for receipts and approval requests. */
   receiptContext?: Record<string, unknown>;
+  /** The resource with DLP findings redacted, when it carried any (the request is then denied). */
+  receiptResource?: string;
+  /** The correlation id carried sensitive data: receipts use the request id instead. */
+  dropCorrelationId?: boolean;
 }
 
 const NO_SIGNALS: FirewallSignals = { injection: false, injection_score: 0, dlp: [], dlp_block: false, honeytoken: false, egress_allowed: true, schema_valid: true, findings: 0 };
@@ -235,6 +241,28 @@ export class Firewall {
         findings.push(...canaries.map((f) => ({ ...f, path: `/untrusted/${i}` })));
       }
     }
+    // The resource and the correlation id are signed into receipts verbatim: sensitive data (a
+    // canary in a host name, a key in an id) there denies the request and is redacted from it.
+    let receiptResource: string | undefined;
+    let dropCorrelationId = false;
+    {
+      const t = await this.#tenant(req.tenant);
+      const r = t.dlp.scanSync(req.resource);
+      if (r.findings.length > 0) {
+        findings.push(...r.findings.map(({ excerpt: _e, ...f }) => ({ ...f, path: '/resource' })));
+        receiptResource = String(t.dlp.apply(req.resource, r.findings, REDACT_ALL).output);
+        block ??= `sensitive data in the resource (${[...new Set(r.findings.map((f) => f.type))].join(', ')})`;
+      }
+      if (req.correlationId !== undefined) {
+        const c = t.dlp.scanSync(req.correlationId);
+        if (c.findings.length > 0) {
+          findings.push(...c.findings.map(({ excerpt: _e, ...f }) => ({ ...f, path: '/correlation_id' })));
+          dropCorrelationId = true;
+          block ??= `sensitive data in the correlation id (${[...new Set(c.findings.map((f) => f.type))].join(', ')})`;
+        }
+      }
+    }
+
     for (const f of findings) if (f.detector === 'dlp' || f.detector === 'honeytoken') signals.dlp.push(f.type);
     signals.dlp = [...new Set(signals.dlp)].slice(0, 256);
     if (findings.some((f) => f.detector === 'honeytoken')) {
@@ -274,6 +302,7 @@ export class Firewall {
     return {
       signals, findings: findings.slice(0, MAX_FINDINGS_KEPT), taints, ...(block ? { block } : {}), ...(payload ? { payload } : {}),
       ...(receiptPayload ? { receiptPayload } : {}), ...(receiptContext ? { receiptContext } : {}),
+      ...(receiptResource !== undefined ? { receiptResource } : {}), ...(dropCorrelationId ? { dropCorrelationId } : {}),
     };
   }
 

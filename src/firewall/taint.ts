@@ -15,6 +15,12 @@ export const AGENT_TAINT_KIND = 'taint_agent';
 const MAX_REMEMBERED = 100_000;
 const MAX_ID = 128;
 
+/**
+ * A session is one agent's correlation id: another agent naming the same id neither inherits
+ * the taint nor can taint this agent's session (the correlation id is the caller's choice).
+ */
+export const sessionId = (agent: string, correlationId: string) => `${agent}/${correlationId}`;
+
 export class TaintTracker {
   readonly #known = new Map<string, number>(); // kind \n tenant \n id → until (ms)
 
@@ -27,7 +33,7 @@ export class TaintTracker {
   /** Whether the session or (when agent taint is on) the agent is tainted. */
   async isTainted(tenant: string, correlationId: string, agent: string): Promise<boolean> {
     if (this.taintAgent && (await this.#marked(AGENT_TAINT_KIND, tenant, agent))) return true;
-    return correlationId.length <= MAX_ID && this.#marked(TAINT_KIND, tenant, correlationId);
+    return correlationId.length <= MAX_ID && this.#marked(TAINT_KIND, tenant, sessionId(agent, correlationId));
   }
 
   async #marked(kind: string, tenant: string, id: string): Promise<boolean> {
@@ -58,7 +64,7 @@ export class TaintTracker {
         record: { tenant, kind, id, state: 'tainted', created_at: now.toISOString(), updated_at: now.toISOString(), body: JSON.stringify({ until, reason }) },
       });
     };
-    if (correlationId.length <= MAX_ID) put(TAINT_KIND, correlationId);
+    if (correlationId.length <= MAX_ID) put(TAINT_KIND, sessionId(agent, correlationId));
     if (this.taintAgent) put(AGENT_TAINT_KIND, agent);
     return out;
   }

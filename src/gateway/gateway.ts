@@ -141,7 +141,7 @@ export class Gateway {
     const tenant = caller.passport.tenant;
     const claims = caller.passport.claims;
     const id = `dec_${randomId96()}`;
-    const corr = original.correlation_id ?? correlationId;
+    let corr = original.correlation_id ?? correlationId;
     if (original.payload && Object.hasOwn(original.payload, WARDEN_PAYLOAD_KEY)) throw new BadInputError(`payload.${WARDEN_PAYLOAD_KEY} is reserved for Warden`);
 
     // 4 (run first). Limits: token buckets per agent and per tenant, before any scanning work.
@@ -150,8 +150,9 @@ export class Gateway {
     if (limits) {
       const wait = Math.max(limits.agent.take(`${tenant}\n${claims.sub}`), limits.tenant.take(tenant));
       if (wait > 0) {
-        const { untrusted: _u, ...bare } = original;
-        return this.#record(caller, { ...bare, payload: {}, sensitive: [] }, id, corr, undefined, {
+        // Nothing of the request was scanned: the receipt keeps no payload, and the request id as correlation.
+        const { untrusted: _u, correlation_id: _c, ...bare } = original;
+        return this.#record(caller, { ...bare, payload: {}, sensitive: [] }, id, correlationId, undefined, {
           decision: 'deny', policies: [], reasons: [`rate limit exceeded: retry in ${Math.ceil(wait)} s`], obligations: [], errors: [],
         }, { score: 0, level: 'low' }, undefined, { extra: { limit: 'rate', payload_withheld: true } });
       }
@@ -166,18 +167,24 @@ export class Gateway {
       const domain = original.context?.domain;
       fw = await this.firewall.inspect({
         tenant, action: original.action, resource: original.resource, payload: original.payload, untrusted: original.untrusted,
-        context: original.context, domain: typeof domain === 'string' ? domain : undefined,
+        context: original.context, correlationId: original.correlation_id, domain: typeof domain === 'string' ? domain : undefined,
       });
     } catch (err) {
       if (err instanceof BadInputError) throw err;
       fwError = err instanceof WardenError ? err.message : 'internal error';
     }
-    const { untrusted: _scanned, ...rest } = original;
+    const { untrusted: _scanned, ...scanned } = original;
+    const rest: DecisionRequest = {
+      ...scanned,
+      ...(fw?.receiptResource !== undefined ? { resource: fw.receiptResource } : {}),
+      ...(fw?.dropCorrelationId ? { correlation_id: correlationId } : {}),
+    };
     // What receipts keep: the payload with every DLP finding redacted, or nothing when it cannot be kept safely.
     const withheld = fwError !== undefined || (fw?.receiptPayload !== undefined && Object.hasOwn(fw.receiptPayload, 'withheld'));
     const req: DecisionRequest = withheld
       ? { ...rest, payload: fw?.receiptPayload ?? {}, sensitive: [] }
       : fw?.receiptPayload ? { ...rest, payload: fw.receiptPayload } : rest;
+    if (fw?.dropCorrelationId) corr = correlationId;
     const more = { firewall: fw };
 
     // 2. Tenant isolation: the actor's tenant must own the resource.

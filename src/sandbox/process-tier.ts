@@ -18,6 +18,17 @@ import { RunCgroup, type CgroupLimits } from './cgroups.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 export const PRLIMIT = '/usr/bin/prlimit';
+export const SETPRIV = '/usr/bin/setpriv';
+/** The sandbox's uid and gid, inside and — because bwrap runs unprivileged — on the host. */
+export const SANDBOX_UID = 65534;
+
+function sandboxEnv(extra: Record<string, string> | undefined): Record<string, string> {
+  const env: Record<string, string> = { PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', ...(extra ?? {}) };
+  for (const k of Object.keys(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k)) throw new BadInputError(`invalid environment variable name ${JSON.stringify(k)}`);
+  }
+  return env;
+}
 
 export interface ProcessRunSpec {
   /** The run's id (default: a random one); names its cgroups. */
@@ -74,13 +85,14 @@ function grant(path: string): string {
 export function processTierAvailable(): { ok: boolean; reason?: string } {
   if (!existsSync(BWRAP)) return { ok: false, reason: `bubblewrap is not installed (${BWRAP}; apt-get install bubblewrap)` };
   if (!existsSync(PRLIMIT)) return { ok: false, reason: `prlimit is not installed (${PRLIMIT}; util-linux)` };
+  if (!existsSync(SETPRIV)) return { ok: false, reason: `setpriv is not installed (${SETPRIV}; util-linux)` };
   return { ok: true };
 }
 
 export function bwrapArgs(spec: ProcessRunSpec): string[] {
   const args = [
     '--unshare-all', '--unshare-user', '--uid', '65534', '--gid', '65534',
-    '--die-with-parent', '--new-session', '--cap-drop', 'ALL', '--clearenv',
+    '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
     '--hostname', 'sandbox',
   ];
   for (const p of RUNTIME_BINDS) if (existsSync(p)) args.push('--ro-bind', p, p);
@@ -97,11 +109,6 @@ export function bwrapArgs(spec: ProcessRunSpec): string[] {
     args.push('--bind', real, p);
   }
   for (const b of spec.extraBinds ?? []) args.push(b.writable ? '--bind' : '--ro-bind', b.source, b.target);
-  const env = { PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', ...(spec.env ?? {}) };
-  for (const [k, v] of Object.entries(env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k)) throw new BadInputError(`invalid environment variable name ${JSON.stringify(k)}`);
-    args.push('--setenv', k, v);
-  }
   args.push('--chdir', '/work', '--seccomp', '3', '--', ...spec.command);
   return args;
 }
@@ -119,12 +126,18 @@ export async function runProcessTier(spec: ProcessRunSpec): Promise<ProcessRunRe
   const started = performance.now();
   // sh joins the cgroups with its own pid, then execs prlimit, which execs bwrap: one pid, limited before anything forks.
   const join = cg.procsFiles.map((_, i) => `echo $$ > "$${i + 1}"`).join(' && ');
+  // Then setpriv drops to uid/gid 65534 on the host before bwrap runs: as root, bwrap's user
+  // namespace would map the sandbox's 65534 to host root, and files it writes (setuid bits
+  // included) would be root's. Unprivileged, bwrap maps 65534 to 65534.
   const shArgs = ['-c', `${join} && shift ${cg.procsFiles.length} && exec "$@"`, 'warden-launch', ...cg.procsFiles,
+    SETPRIV, `--reuid=${SANDBOX_UID}`, `--regid=${SANDBOX_UID}`, '--clear-groups', '--',
     PRLIMIT, '--core=0', '--nofile=1024:1024', `--fsize=${1 << 30}`, '--', BWRAP, ...args];
   const child = spawn('/bin/sh', shArgs, {
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     detached: true, // its own process group: a timeout kills the whole launch chain
-    env: {},
+    // The sandbox's whole environment travels in the process environment, never on a command
+    // line (which every host user can read in ps): secrets included.
+    env: sandboxEnv(spec.env),
   });
   const seccompPipe = child.stdio[3] as NodeJS.WritableStream;
   seccompPipe.on('error', () => undefined);

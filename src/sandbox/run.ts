@@ -18,27 +18,30 @@ import { WardenError } from '../errors.js';
 import type { ActorChain, SecurityEvents } from '../events/security-events.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { SecretStore } from '../secrets/store.js';
-import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EgressProxy } from './egress-proxy.js';
 import { grantPathProblem, manifestDigest, protectedForms, type Manifest, type Tier } from './manifest/index.js';
 import { processTierAvailable, runProcessTier, type ProcessRunResult } from './process-tier.js';
+import { containerTierAvailable, runContainerTier } from './container-tier.js';
+import { microvmTierAvailable, runMicrovmTier } from './microvm-tier.js';
 import { buildSeccompProgram } from './seccomp/index.js';
 
 export const RUN_KIND = 'run';
 const SOCAT = '/usr/bin/socat';
 const RELAY_PORT = 3128;
 /** Inside the sandbox: start the relay, wait (≤ 1 s) until it listens on 127.0.0.1:3128 (0C38 in /proc/net/tcp), then exec the command. */
-const RELAY_SCRIPT = `${SOCAT} TCP-LISTEN:${RELAY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:/run/warden/proxy.sock & i=0; while [ $i -lt 100 ] && ! grep -q ':0C38 ' /proc/net/tcp 2>/dev/null; do i=$((i+1)); sleep 0.01; done; exec "$@"`;
+const relayScript = (socket: string) =>
+  `${SOCAT} TCP-LISTEN:${RELAY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${socket} & i=0; while [ $i -lt 100 ] && ! grep -q ':0C38 ' /proc/net/tcp 2>/dev/null; do i=$((i+1)); sleep 0.01; done; exec "$@"`;
 export type ConcreteTier = Exclude<Tier, 'auto'>;
 
 /** Which tiers this build can run, and why not. */
 export function tierAvailability(): Record<ConcreteTier, { ok: boolean; reason?: string }> {
   return {
     process: processTierAvailable(),
-    container: { ok: false, reason: 'the container tier (runc) is not implemented in this version' },
-    microvm: { ok: false, reason: 'the microvm tier (qemu -M microvm) is not implemented in this version' },
+    container: containerTierAvailable(),
+    microvm: microvmTierAvailable(),
     docker: { ok: false, reason: 'the docker tier is not implemented in this version' },
   };
 }
@@ -74,7 +77,11 @@ export interface SandboxDeps {
   ledger: Ledger;
   events: SecurityEvents;
   secrets: SecretStore;
+  agents: { get(tenant: string, id: string): Promise<{ state: string }> };
 }
+
+/** Isolation strength: a tier may be replaced only by a stronger one. */
+const STRENGTH: Record<ConcreteTier, number> = { process: 0, container: 1, docker: 1, microvm: 2 };
 
 function refuse(message: string): never {
   throw new WardenError('FORBIDDEN', message);
@@ -99,7 +106,11 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
   }
   const digest = manifestDigest(m);
   const runId = `run_${randomBytes(9).toString('base64url')}`;
-  const chosen = req.tier ? { tier: req.tier, why: 'chosen explicitly' } : m.tier === 'auto' ? tierForRisk(m) : { tier: m.tier, why: 'named by the manifest' };
+  // The operator's --tier may override; a manifest may ask for a stronger tier than its grants need, never a weaker one.
+  const required = tierForRisk(m);
+  const chosen = req.tier
+    ? { tier: req.tier, why: `chosen explicitly by the operator (grants would require ${required.tier})` }
+    : m.tier === 'auto' || STRENGTH[m.tier] < STRENGTH[required.tier] ? { ...required, why: `required by the manifest's grants: ${required.why}` } : { tier: m.tier, why: 'named by the manifest' };
   const base = {
     resource: `sandbox:${m.agent.name}`, actor: req.actor, ...(req.correlationId ? { correlation_id: req.correlationId } : {}),
   };
@@ -112,9 +123,17 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
     deps.events.emit({ tenant: req.tenant, severity: 'medium', category: 'sandbox_refused', actor: req.actor, correlation_id: req.correlationId ?? null, receipt: r ? { tenant: req.tenant, seq: r.seq } : null, details: { run_id: runId, reason, tier: chosen.tier } });
     return refuse(reason);
   };
+  // The manifest names a registered agent; one that is not active (quarantined, suspended) runs nothing.
+  const agent = await deps.agents.get(req.tenant, m.agent.name).catch(() => undefined);
+  if (!agent) await refusal(`agent "${m.agent.name}" (agent.name) is not registered in tenant ${req.tenant}`);
+  else if (agent.state !== 'active') await refusal(`agent "${m.agent.name}" is ${agent.state}: it runs nothing until an operator releases it`);
   const availability = tierAvailability()[chosen.tier];
   if (!availability.ok) await refusal(`tier ${chosen.tier} (${chosen.why}) is unavailable: ${availability.reason}; Warden never runs a tool in a weaker tier than required`);
   const network = m.permissions.network.allow.length > 0;
+  // The microVM has no network device and no write-back path yet: such grants are refused there, not dropped.
+  if (chosen.tier === 'microvm' && (network || m.permissions.fs.write.length > 0)) {
+    await refusal('the microvm tier cannot yet carry network or write grants (no egress relay, no write-back); an operator may choose --tier container or process');
+  }
   if (network && !existsSync(SOCAT)) await refusal(`the manifest grants network egress, which needs the relay ${SOCAT} inside the sandbox (apt-get install socat)`);
 
   const secrets = await deps.secrets.resolve(req.tenant, m.secrets).catch(async (err: Error) => refusal(`secrets: ${err.message}`));
@@ -125,15 +144,16 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
     ...base, kind: RUN_KIND, action: 'run.start', decision: 'allow', reasons: [],
     payload: { ...common, limits, fs: { read: [...m.permissions.fs.read], write: [...m.permissions.fs.write] }, secrets: [...m.secrets] } as unknown as Record<string, Json>,
   }], { system: true });
-  let result: ProcessRunResult;
+  let result: ProcessRunResult & { containerId?: string; userNamespace?: boolean };
   let proxy: EgressProxy | undefined;
   let proxyDir: string | undefined;
   try {
     let command = req.command;
-    const extraBinds: { source: string; target: string }[] = [];
+    const write = [...m.permissions.fs.write];
     if (network) {
       // Network only through Warden's proxy: a Unix socket bound into the sandbox, relayed to 127.0.0.1:3128 inside.
       proxyDir = mkdtempSync(join(tmpdir(), 'warden-egress-'));
+      chmodSync(proxyDir, 0o711); // bwrap runs as uid 65534: it must reach the socket to bind it
       proxy = await EgressProxy.start(join(proxyDir, 'proxy.sock'), {
         allow: m.permissions.network.allow,
         onRequest: (e) => deps.events.emit({
@@ -142,16 +162,19 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
           details: { run_id: runId, agent: m.agent.name, method: e.method, host: e.host, port: e.port, status: e.status, bytes_out: e.bytesOut, bytes_in: e.bytesIn, reason: e.reason },
         }),
       });
-      extraBinds.push({ source: proxyDir, target: '/run/warden' });
+      // The socket's directory is bound at its own path in either tier (it holds nothing but the socket).
+      write.push(proxyDir);
       for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) env[k] = `http://127.0.0.1:${RELAY_PORT}`;
       env.NO_PROXY = '';
-      command = ['/bin/sh', '-c', RELAY_SCRIPT, 'warden-relay', ...req.command];
+      command = ['/bin/sh', '-c', relayScript(join(proxyDir, 'proxy.sock')), 'warden-relay', ...req.command];
     }
-    result = await runProcessTier({
-      runId, command, env, limits, seccomp: buildSeccompProgram(), extraBinds,
-      fs: { read: [...m.permissions.fs.read], write: [...m.permissions.fs.write] },
+    const spec = {
+      runId, command, env, limits, fs: { read: [...m.permissions.fs.read], write },
       ...(req.stdin ? { stdin: req.stdin } : {}),
-    });
+    };
+    result = chosen.tier === 'container' ? await runContainerTier(spec)
+      : chosen.tier === 'microvm' ? await runMicrovmTier({ ...spec, seccomp: buildSeccompProgram() })
+        : await runProcessTier({ ...spec, seccomp: buildSeccompProgram() });
   } finally {
     for (const v of secrets.values()) v.fill(0);
     await proxy?.close();
@@ -163,6 +186,7 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
       run_id: runId, exit_code: result.exitCode, signal: result.signal, killed: result.killed, duration_ms: result.durationMs,
       peak_memory_bytes: result.peakMemoryBytes, cpu_time_ms: result.cpuTimeMs, bytes_egressed: proxy?.stats.bytesOut ?? 0,
       egress_requests: proxy?.stats.requests ?? 0, egress_refused: proxy?.stats.refused ?? 0,
+      ...(result.containerId ? { container_id: result.containerId, user_namespace: result.userNamespace ?? false } : {}),
       stdout_bytes: result.stdout.length, stderr_bytes: result.stderr.length,
     },
   }], { system: true });

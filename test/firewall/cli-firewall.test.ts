@@ -4,6 +4,7 @@
  * `warden dlp detokenize`.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,13 +63,14 @@ describe('warden scan', () => {
 });
 
 describe('honeytokens and tokens', () => {
-  it('a created canary is denied by the gateway; the log keeps only its hash', async () => {
+  it('a created canary is denied by the gateway; the log keeps neither it nor its hash', async () => {
     const r = await run(['honeytokens', 'create', '--data', t.dir, '--type', 'api', '--label', 'planted in the CRM tool', '--json']);
     expect(r.code).toBe(0);
     const token = JSON.parse(r.stdout).api_token as string;
     const lines = await exportLines(t.w);
     expect(lines.some((l) => l.includes('"honeytoken.create"'))).toBe(true);
     expect(lines.some((l) => l.includes(token))).toBe(false);
+    expect(lines.some((l) => l.includes(createHash('sha256').update(token).digest('hex')))).toBe(false);
     const passport = await t.w.passports.verify((await t.w.passports.issue('default', 'bot')).token);
     const d = await t.w.gateway.decide({ passport, actor: { human: null, agent: 'bot', service: null } }, { action: 'tool.call', resource: 'tool:crm.lookup', payload: { auth: token } }, 'corr-ht');
     expect(d.decision).toBe('deny');

@@ -106,7 +106,7 @@ describe('injection and taint', () => {
     expect(other.body.tainted).toBeUndefined();
     // Taint is in the store: another process sharing it sees the same.
     const second = await t.reopen();
-    expect((await second.store.getRecord('default', 'taint', 'sess-1'))?.state).toBe('tainted');
+    expect((await second.store.getRecord('default', 'taint', 'reader/sess-1'))?.state).toBe('tainted');
     expect((await second.store.getRecord('default', 'taint_agent', 'reader'))?.state).toBe('tainted');
   });
 
@@ -208,6 +208,28 @@ describe('nothing DLP finds reaches a receipt', () => {
     const v = await decide('files', { action: 'tool.call', resource: 'tool:files.read', payload: { path: `/data/../${KEY}` } });
     expect(v.body.decision).toBe('deny');
     expect(await receipt(v.body.receipt.seq)).not.toContain(KEY);
+  });
+});
+
+describe('the resource and the correlation id', () => {
+  it('a canary or a secret in the resource or the correlation id denies; receipts keep neither', async () => {
+    const canary = (await t.w.firewall.honeytokens('default')).generateAwsKey().accessKeyId;
+    const r = await decide('leaker', { action: 'http.egress', resource: `http:${canary.toLowerCase()}.evil.example`, correlation_id: 'ok-1' });
+    // Host names are lower-cased by policy parsing; the canary check sees the resource as sent.
+    const r2 = await decide('leaker', { action: 'tool.call', resource: `tool:${canary}` });
+    expect(r2.body.decision).toBe('deny');
+    expect(r2.body.reasons[0]).toMatch(/honeytoken/); // a canary wins over the generic reason
+    const c = await decide('leaker', { action: 'tool.call', resource: 'tool:search', correlation_id: `sess-${canary}` });
+    expect(c.body.decision).toBe('deny');
+    const lines = await exportLines(t.w);
+    for (const res of [r2, c]) expect(lines[res.body.receipt.seq]).not.toContain(canary);
+    expect(r.status).toBe(200);
+  });
+
+  it("another agent using the same correlation id neither inherits a session's taint nor can taint it", async () => {
+    await decide('clean', { action: 'tool.call', resource: 'tool:summarise', correlation_id: 'shared-1', untrusted: [{ text: INJECTION }] });
+    const other = await decide('clean2', { action: 'http.egress', resource: 'http:collect.evil.example', correlation_id: 'shared-1' });
+    expect(other.body.tainted).toBeUndefined();
   });
 });
 

@@ -5,7 +5,7 @@
  * endless loop is killed at the timeout; the parent's environment does not leak; a symlink in a
  * granted path cannot reach outside; runaway output is cut.
  */
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,6 +44,9 @@ beforeAll(async () => {
     await fs.mkdir(outputs);
   });
   writeFileSync(join(inputs, 'report.csv'), 'a,b\n1,2\n');
+  // The sandbox is uid 65534 on the host too: grants must be reachable and (outputs) writable by it.
+  chmodSync(dir, 0o755);
+  chmodSync(outputs, 0o777);
   writeFileSync(join(dir, 'secret.txt'), 'host secret');
   server = createServer((s) => s.end('host service\n'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -75,6 +78,21 @@ describe.runIf(runnable)('process tier (bubblewrap)', () => {
     expect(r.stdout.toString()).toBe('a,b\n1,2\nro-inputs\nno-secret\nro-usr\n');
     expect(readFileSync(join(outputs, 'result.txt'), 'utf8')).toBe('ok\n');
     expect(existsSync(join(inputs, 'new'))).toBe(false);
+  });
+
+  it('what the sandbox writes is owned by uid 65534 on the host: a setuid bit it sets grants nothing', async () => {
+    const r = await sh(`cp /usr/bin/id ${outputs}/id-copy && chmod 4755 ${outputs}/id-copy && echo done`, { fs: { write: [outputs] } });
+    expect(r.stdout.toString()).toBe('done\n');
+    const st = statSync(join(outputs, 'id-copy'));
+    expect(st.uid).toBe(65534);
+    expect(st.gid).toBe(65534);
+  });
+
+  it('the environment (secrets) never appears on a command line the host or the sandbox can read', async () => {
+    const r = await sh('echo "$TOKEN_X"; cat /proc/1/cmdline | tr "\\0" " "', { env: { TOKEN_X: 'never-on-argv-42' } });
+    const [first, cmdline] = r.stdout.toString().split('\n');
+    expect(first).toBe('never-on-argv-42');
+    expect(cmdline).not.toContain('never-on-argv-42');
   });
 
   it('a symlink planted in a granted write path cannot reach outside it', async () => {

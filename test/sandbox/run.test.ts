@@ -5,7 +5,7 @@
  * deny-list in force, and `warden run` exit codes.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { parseManifest } from '../../src/sandbox/manifest/index.js';
 import { processTierAvailable } from '../../src/sandbox/process-tier.js';
 import { detectCgroupMode } from '../../src/sandbox/cgroups.js';
 import { runSandboxed, tierForRisk } from '../../src/sandbox/run.js';
+import { containerTierAvailable } from '../../src/sandbox/container-tier.js';
 import { exportLines, tempWarden, type TempWarden } from '../helpers/warden.js';
 
 const runnable = processTierAvailable().ok && detectCgroupMode() !== undefined && process.getuid?.() === 0;
@@ -29,9 +30,12 @@ const manifest = (extra = '') => parseManifest(`version: "1.0"\nagent: { name: r
 beforeAll(async () => {
   t = await tempWarden();
   work = mkdtempSync(join(tmpdir(), 'warden-run-'));
+  chmodSync(work, 0o755); // reachable by the sandbox's host uid (65534)
   mkdirSync(join(work, 'in'));
   writeFileSync(join(work, 'in', 'data.txt'), 'input data\n');
   await t.w.secrets.set('default', 'EXAMPLE_API_KEY', SECRET);
+  for (const id of ['report-bot', 'looper', 'jailed']) await t.w.agents.create('default', { id });
+  await t.w.agents.quarantine('default', 'jailed', { actor: { human: 'test' } });
 });
 afterAll(async () => {
   await t.cleanup();
@@ -50,7 +54,7 @@ describe.runIf(runnable)('runs', () => {
   it('receipts start and end; the secret reaches the sandbox only; the deny-list is in force', async () => {
     const before = process.env.EXAMPLE_API_KEY;
     const r = await runSandboxed(t.w, {
-      tenant: 'default', manifest: manifest(`tier: process\npermissions: { fs: { read: ["${join(work, 'in')}"] } }\nsecrets: [EXAMPLE_API_KEY]`),
+      tenant: 'default', manifest: manifest(`tier: process\npermissions: { fs: { read: ["${join(work, 'in')}"] } }\nsecrets: [EXAMPLE_API_KEY]`), tier: 'process',
       command: ['python3', '-c', `import os, ctypes\nprint(open("${join(work, 'in', 'data.txt')}").read().strip())\nprint(os.environ["EXAMPLE_API_KEY"] == "${SECRET}")\nlibc = ctypes.CDLL(None, use_errno=True)\nprint("unshare", libc.unshare(0x10000000), ctypes.get_errno())`],
       actor: { human: 'test' },
     });
@@ -61,13 +65,20 @@ describe.runIf(runnable)('runs', () => {
     const start = lines[r.receipts.start.seq];
     const end = lines[r.receipts.end.seq];
     expect(start).toMatchObject({ kind: 'run', action: 'run.start', decision: 'allow', payload: { tier: 'process', secrets: ['EXAMPLE_API_KEY'], command: { name: 'python3' } } });
+    expect(start.payload.tier_choice).toMatch(/chosen explicitly by the operator \(grants would require container\)/);
     expect(start.payload.manifest_digest).toMatch(/^[0-9a-f]{64}$/);
     expect(end).toMatchObject({ kind: 'run', action: 'run.end', payload: { exit_code: 0, killed: null } });
     expect((await exportLines(t.w)).some((l) => l.includes(SECRET))).toBe(false);
   });
 
-  it('refuses a tier that is not available here — receipted, never downgraded', async () => {
-    await expect(runSandboxed(t.w, { tenant: 'default', manifest: manifest('tier: microvm'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/never runs a tool in a weaker tier/);
+  it('refuses a tier that is not available here, a manifest naming a weaker tier than its grants need, and unregistered or quarantined agents — receipted, never downgraded', async () => {
+    await expect(runSandboxed(t.w, { tenant: 'default', manifest: manifest('tier: docker'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/never runs a tool in a weaker tier/);
+    // tier: process with secrets: the grants require container, which the manifest cannot waive.
+    // tier: process with network and secrets: the grants require microvm, which the manifest cannot waive.
+    await expect(runSandboxed(t.w, { tenant: 'default', manifest: manifest('tier: process\npermissions: { network: { allow: ["api.example.com"] } }\nsecrets: [EXAMPLE_API_KEY]'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/tier microvm \(required by the manifest's grants|microvm tier cannot yet carry network/);
+    const named = (name: string) => parseManifest(`version: "1.0"\nagent: { name: ${name}, runtime: sh }\ntier: process\n`, { dataDir: t.dir });
+    await expect(runSandboxed(t.w, { tenant: 'default', manifest: named('nobody-registered'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/not registered/);
+    await expect(runSandboxed(t.w, { tenant: 'default', manifest: named('jailed'), command: ['true'], actor: { human: 'test' } })).rejects.toThrow(/is quarantined/);
     const refusals = (await exportLines(t.w)).map((l) => JSON.parse(l)).filter((l) => l.action === 'run.refuse');
     expect(refusals.length).toBeGreaterThanOrEqual(1);
     expect(refusals.every((l) => l.decision === 'deny')).toBe(true);
@@ -83,7 +94,7 @@ describe.runIf(runnable)('runs', () => {
     });
     try {
       const r = await runSandboxed(t.w, {
-        tenant: 'default', manifest: manifest(`tier: process\npermissions: { network: { allow: ["127.0.0.1:${port}"] } }`), actor: { human: 'test' },
+        tenant: 'default', manifest: manifest(`tier: process\npermissions: { network: { allow: ["127.0.0.1:${port}"] } }`), tier: 'process', actor: { human: 'test' },
         command: ['python3', '-c', [
           'import urllib.request, socket',
           `print(urllib.request.urlopen("http://127.0.0.1:${port}/ok", timeout=5).read().decode().strip())`,
@@ -101,6 +112,24 @@ describe.runIf(runnable)('runs', () => {
       expect(end.payload).toMatchObject({ egress_requests: 2, egress_refused: 1 });
     } finally {
       off();
+      server.close();
+    }
+  });
+
+  it.runIf(containerTierAvailable().ok)('auto sends a manifest with secrets to the container tier (runc), the proxy working there too', async () => {
+    const server = createServer((_q, r) => r.end('from host\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const r = await runSandboxed(t.w, {
+        tenant: 'default', manifest: manifest(`permissions: { network: { allow: ["127.0.0.1:${port}"] } }`), actor: { human: 'test' },
+        command: ['python3', '-c', `import urllib.request, os\nprint(os.getuid(), urllib.request.urlopen("http://127.0.0.1:${port}/", timeout=5).read().decode().strip())`],
+      });
+      expect(r.tier).toBe('container');
+      expect(r.stdout.toString()).toBe('65534 from host\n');
+      const end = (await exportLines(t.w)).map((l) => JSON.parse(l))[r.receipts.end.seq];
+      expect(end.payload.container_id).toMatch(/^warden-/);
+    } finally {
       server.close();
     }
   });
