@@ -35,7 +35,7 @@ import { BadInputError, WardenError } from '../errors.js';
 import { detectCgroupMode, type CgroupMode, type CgroupUsage } from './cgroups.js';
 import { buildOciConfig, type OciConfig } from './oci/config.js';
 import { buildOciSeccompProfile } from './oci/seccomp-profile.js';
-import type { KillReason, ProcessRunResult, ProcessRunSpec } from './process-tier.js';
+import { grant, type KillReason, type ProcessRunResult, type ProcessRunSpec } from './process-tier.js';
 import type { SeccompOptions } from './seccomp/index.js';
 
 const RUNC_CANDIDATES = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc', '/usr/local/bin/runc'];
@@ -45,7 +45,6 @@ const RUNC_STATE = '/run/runc';
 const DEFAULT_OUTPUT = 1024 * 1024;
 const RUNTIME_BINDS = ['/usr', '/etc/alternatives', '/etc/ld.so.cache', '/etc/ssl', '/etc/ca-certificates'];
 /** Kept in step with process-tier.ts: paths never granted, whatever a manifest says. */
-const NEVER = ['/proc', '/sys', '/dev', '/etc/shadow', '/etc/gshadow', '/root', '/boot'];
 /** How long `runc run` gets to return after its container was killed before its own process group is killed. */
 const RUNC_GRACE_MS = 5000;
 
@@ -96,19 +95,6 @@ export function containerTierAvailable(): { ok: boolean; reason?: string } {
   if (!mode) return { ok: false, reason: `no usable cgroup hierarchy at ${CGROUP_ROOT}: runc cannot enforce memory, CPU and pids limits` };
   if (mode === 'v1' && !existsSync(join(CGROUP_ROOT, 'cpu'))) return { ok: false, reason: 'the cgroup v1 cpu controller is not mounted' };
   return { ok: true };
-}
-
-/** A granted path: absolute, existing, resolved (a symlink cannot point a grant elsewhere), not a forbidden one. */
-function grant(path: string): string {
-  if (typeof path !== 'string' || !path.startsWith('/') || path.includes('\0')) throw new BadInputError(`granted path ${JSON.stringify(path)} must be absolute`);
-  let real: string;
-  try {
-    real = realpathSync(path);
-  } catch {
-    throw new BadInputError(`granted path ${path} does not exist`);
-  }
-  if (real === '/' || NEVER.some((n) => real === n || real.startsWith(`${n}/`))) throw new BadInputError(`granted path ${path} resolves to ${real}, which is never granted`);
-  return real;
 }
 
 function checkLimits(limits: ContainerRunSpec['limits']): void {

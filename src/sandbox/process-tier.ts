@@ -68,9 +68,9 @@ const RUNTIME_BINDS = ['/usr', '/etc/alternatives', '/etc/ld.so.cache', '/etc/ss
 /** Paths never granted, whatever a manifest says (the host's secrets and Warden's own state are checked by the manifest). */
 const NEVER = ['/proc', '/sys', '/dev', '/etc/shadow', '/etc/gshadow', '/root', '/boot'];
 
-/** A granted path: absolute, existing, resolved (a symlink cannot point a grant elsewhere), not a forbidden one. */
-function grant(path: string): string {
-  if (!path.startsWith('/') || path.includes('\0')) throw new BadInputError(`granted path ${JSON.stringify(path)} must be absolute`);
+/** A granted path: absolute, existing, resolved (a symlink cannot point a grant elsewhere), not a forbidden one. Shared by every tier. */
+export function grant(path: string): string {
+  if (typeof path !== 'string' || !path.startsWith('/') || path.includes('\0')) throw new BadInputError(`granted path ${JSON.stringify(path)} must be absolute`);
   let real: string;
   try {
     real = realpathSync(path);

@@ -10,17 +10,17 @@
  * checked here; nothing passes through a shell on the host. `/init` is mode 0700 (root only), so
  * the command cannot read the markers and forge a result frame.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import { BadInputError } from '../../errors.js';
 import { buildCpio, shQuote, type CpioEntry } from './initramfs.js';
+import { grant } from '../process-tier.js';
 
 /** The total bytes of granted files copied into one guest. */
 export const MAX_GRANTED_BYTES = 64 * 1024 * 1024;
 /** Paths the guest itself owns: a grant may not land on or under them. (/tmp is the rootfs's own 1777 directory, so grants under it stay visible; files the command writes there count against its memory cgroup.) */
 const RESERVED = ['/init', '/bin', '/sbin', '/etc', '/dev', '/proc', '/sys', '/run', '/warden'];
 /** Host paths never granted, as in the process tier. */
-const NEVER = ['/proc', '/sys', '/dev', '/etc/shadow', '/etc/gshadow', '/root', '/boot'];
 
 export interface GuestSpec {
   command: string[];
@@ -113,14 +113,7 @@ poweroff -f
 
 /** Resolves a granted read path (absolute, existing, not a forbidden host path, not a path the guest owns). */
 function grantTarget(path: string): { real: string; target: string } {
-  if (!path.startsWith('/') || path.includes('\0')) throw new BadInputError(`granted path ${JSON.stringify(path)} must be absolute`);
-  let real: string;
-  try {
-    real = realpathSync(path);
-  } catch {
-    throw new BadInputError(`granted path ${path} does not exist`);
-  }
-  if (real === '/' || NEVER.some((n) => real === n || real.startsWith(`${n}/`))) throw new BadInputError(`granted path ${path} resolves to ${real}, which is never granted`);
+  const real = grant(path);
   const target = posix.normalize(path).replace(/\/+$/, '');
   if (target === '' || RESERVED.some((r) => target === r || target.startsWith(`${r}/`))) {
     throw new BadInputError(`granted path ${path} would hide the microvm guest's own ${target}`);
