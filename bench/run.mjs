@@ -15,6 +15,7 @@ import { benchEvents } from './events.mjs';
 import { benchInjection } from './injection.mjs';
 import { benchDlp } from './dlp.mjs';
 import { blindEval, rates } from './blind-eval.mjs';
+import { benchSandbox } from './sandbox.mjs';
 
 const N = Number(process.env.WARDEN_BENCH_RECEIPTS ?? 50_000);
 const PG_URL = process.env.WARDEN_BENCH_PG_URL ?? process.env.WARDEN_TEST_PG_URL;
@@ -209,6 +210,10 @@ await benchDlp(report);
   report('  DLP recall (blind, held-out)', dlp.recall * 100, '%', undefined, 95);
   report('  DLP precision (blind, held-out)', dlp.precision * 100, '%', undefined, 97);
 }
+
+// Sandbox cold start per tier (needs root and the tiers' packages; each tier says when it skips).
+console.log('');
+await benchSandbox(report);
 
 // Merkle root recomputation.
 const leaves = Array.from({ length: 200_000 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
