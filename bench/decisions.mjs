@@ -23,7 +23,8 @@ export function benchPolicies(n = 1000) {
   return out.join('\n\n');
 }
 
-function autocannon(args) {
+/** Runs autocannon in its own process (so it does not share the server's event loop); resolves its JSON result. */
+export function autocannon(args) {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [AUTOCANNON, '--json', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';

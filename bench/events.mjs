@@ -3,30 +3,10 @@
 // Runs alternate (A B A B) so drift on a shared machine hits both sides alike.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { createRequire } from 'node:module';
 import { buildServer } from '../dist/server/app.js';
 import { Sinks } from '../dist/events/sinks/sinks.js';
 import { parseConfig } from '../dist/config/load.js';
-import { benchPolicies } from './decisions.mjs';
-
-const require = createRequire(import.meta.url);
-const AUTOCANNON = require.resolve('autocannon/autocannon.js');
-
-function autocannon(args) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [AUTOCANNON, '--json', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('exit', () => {
-      try {
-        resolve(JSON.parse(out));
-      } catch {
-        reject(new Error(`autocannon output unreadable: ${out.slice(0, 200)}`));
-      }
-    });
-  });
-}
+import { autocannon, benchPolicies } from './decisions.mjs';
 
 const SUBSCRIBER = `
 const { get } = require('node:http');

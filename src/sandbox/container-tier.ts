@@ -35,7 +35,7 @@ import { BadInputError, WardenError } from '../errors.js';
 import { detectCgroupMode, type CgroupMode, type CgroupUsage } from './cgroups.js';
 import { buildOciConfig, type OciConfig } from './oci/config.js';
 import { buildOciSeccompProfile } from './oci/seccomp-profile.js';
-import { grant, type KillReason, type ProcessRunResult, type ProcessRunSpec } from './process-tier.js';
+import { collectCapped, grant, type KillReason, type ProcessRunResult, type ProcessRunSpec } from './process-tier.js';
 import type { SeccompOptions } from './seccomp/index.js';
 
 const RUNC_CANDIDATES = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc', '/usr/local/bin/runc'];
@@ -309,20 +309,8 @@ export async function runContainerTier(spec: ContainerRunSpec): Promise<Containe
         if (child.pid) tryKill(-child.pid);
       }, RUNC_GRACE_MS);
     };
-    const collect = (stream: NodeJS.ReadableStream | null) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      stream?.on('data', (c: Buffer) => {
-        if (size >= maxOut) return;
-        const room = maxOut - size;
-        chunks.push(c.length > room ? c.subarray(0, room) : c);
-        size += Math.min(c.length, room);
-        if (size >= maxOut) kill('output');
-      });
-      return () => Buffer.concat(chunks);
-    };
-    const stdout = collect(child.stdout);
-    const stderr = collect(child.stderr);
+    const stdout = collectCapped(child.stdout, maxOut, () => kill('output'));
+    const stderr = collectCapped(child.stderr, maxOut, () => kill('output'));
     const timer = setTimeout(() => kill('timeout'), limits.timeMs);
     const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((resolve) => {
       child.on('error', () => resolve({ code: null, signal: null }));

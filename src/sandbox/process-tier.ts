@@ -81,6 +81,20 @@ export function grant(path: string): string {
   return real;
 }
 
+/** Keeps at most `max` bytes of a stream; `onFull` runs once the cap is reached (the tiers kill the run). */
+export function collectCapped(stream: NodeJS.ReadableStream | null, max: number, onFull: () => void): () => Buffer {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  stream?.on('data', (c: Buffer) => {
+    if (size >= max) return;
+    const room = max - size;
+    chunks.push(c.length > room ? c.subarray(0, room) : c);
+    size += Math.min(c.length, room);
+    if (size >= max) onFull();
+  });
+  return () => Buffer.concat(chunks);
+}
+
 /** Whether the process tier can run here (bwrap and prlimit installed, cgroups writable is checked per run). */
 export function processTierAvailable(): { ok: boolean; reason?: string } {
   if (!existsSync(BWRAP)) return { ok: false, reason: `bubblewrap is not installed (${BWRAP}; apt-get install bubblewrap)` };
@@ -155,20 +169,8 @@ export async function runProcessTier(spec: ProcessRunSpec): Promise<ProcessRunRe
     }
     cg.killAll();
   };
-  const collect = (stream: NodeJS.ReadableStream | null) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream?.on('data', (c: Buffer) => {
-      if (size >= maxOut) return;
-      const room = maxOut - size;
-      chunks.push(c.length > room ? c.subarray(0, room) : c);
-      size += Math.min(c.length, room);
-      if (size >= maxOut) kill('output');
-    });
-    return () => Buffer.concat(chunks);
-  };
-  const stdout = collect(child.stdout);
-  const stderr = collect(child.stderr);
+  const stdout = collectCapped(child.stdout, maxOut, () => kill('output'));
+  const stderr = collectCapped(child.stderr, maxOut, () => kill('output'));
   const timer = setTimeout(() => kill('timeout'), spec.limits.timeMs);
   const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((resolve) => {
     child.on('error', () => resolve({ code: null, signal: null }));
