@@ -28,6 +28,7 @@ import {
 } from 'jose';
 import type { WardenConfig } from '../config/schema.js';
 import { AuthError, ConfigError } from '../errors.js';
+import { readCapped } from '../net/read-capped.js';
 
 /** Tokens larger than this are refused before any parsing. */
 export const MAX_OIDC_TOKEN_BYTES = 8 * 1024;
@@ -105,21 +106,9 @@ function joseReason(err: unknown): string {
 async function readLimited(res: Response, limit: number): Promise<string> {
   const declared = Number(res.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > limit) throw new Error('JWKS response too large');
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw new Error('JWKS response too large');
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const text = await readCapped(res, limit);
+  if (text === undefined) throw new Error('JWKS response too large');
+  return text;
 }
 
 /** The claim's values: an array of strings, or a space-separated string (OAuth `scope` style). */

@@ -44,7 +44,6 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 const RUNC_STATE = '/run/runc';
 const DEFAULT_OUTPUT = 1024 * 1024;
 const RUNTIME_BINDS = ['/usr', '/etc/alternatives', '/etc/ld.so.cache', '/etc/ssl', '/etc/ca-certificates'];
-/** Kept in step with process-tier.ts: paths never granted, whatever a manifest says. */
 /** How long `runc run` gets to return after its container was killed before its own process group is killed. */
 const RUNC_GRACE_MS = 5000;
 

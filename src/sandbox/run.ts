@@ -26,6 +26,7 @@ import { grantPathProblem, manifestDigest, protectedForms, type Manifest, type T
 import { processTierAvailable, runProcessTier, type ProcessRunResult } from './process-tier.js';
 import { containerTierAvailable, runContainerTier } from './container-tier.js';
 import { microvmTierAvailable, runMicrovmTier } from './microvm-tier.js';
+import { dockerTierAvailable, runDockerTier } from './docker-tier.js';
 import { buildSeccompProgram } from './seccomp/index.js';
 
 export const RUN_KIND = 'run';
@@ -42,7 +43,7 @@ export function tierAvailability(): Record<ConcreteTier, { ok: boolean; reason?:
     process: processTierAvailable(),
     container: containerTierAvailable(),
     microvm: microvmTierAvailable(),
-    docker: { ok: false, reason: 'the docker tier is not implemented in this version' },
+    docker: dockerTierAvailable(),
   };
 }
 
@@ -134,6 +135,7 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
   if (chosen.tier === 'microvm' && (network || m.permissions.fs.write.length > 0)) {
     await refusal('the microvm tier cannot yet carry network or write grants (no egress relay, no write-back); an operator may choose --tier container or process');
   }
+  if (chosen.tier === 'docker' && network) await refusal('the docker tier runs with --network none and has no egress relay yet; an operator may choose --tier container or process');
   if (network && !existsSync(SOCAT)) await refusal(`the manifest grants network egress, which needs the relay ${SOCAT} inside the sandbox (apt-get install socat)`);
 
   const secrets = await deps.secrets.resolve(req.tenant, m.secrets).catch(async (err: Error) => refusal(`secrets: ${err.message}`));
@@ -174,6 +176,7 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
     };
     result = chosen.tier === 'container' ? await runContainerTier(spec)
       : chosen.tier === 'microvm' ? await runMicrovmTier({ ...spec, seccomp: buildSeccompProgram() })
+        : chosen.tier === 'docker' ? await runDockerTier(spec)
         : await runProcessTier({ ...spec, seccomp: buildSeccompProgram() });
   } finally {
     for (const v of secrets.values()) v.fill(0);

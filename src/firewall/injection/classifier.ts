@@ -6,6 +6,7 @@
  * failure is an outcome, not an exception: the caller keeps the local score and says so.
  */
 import { ConfigError } from '../../errors.js';
+import { readCapped } from '../../net/read-capped.js';
 
 export interface ClassifierOptions {
   /** `http:` or `https:` URL of the endpoint. */
@@ -93,24 +94,6 @@ export async function callClassifier(c: ResolvedClassifier, text: string): Promi
     if (signal.aborted) return { ok: false, reason: `timed out after ${c.timeoutMs} ms` };
     return { ok: false, reason: `request failed: ${err instanceof Error ? err.message : String(err)}` };
   }
-}
-
-async function readCapped(res: Response, max: number): Promise<string | undefined> {
-  if (res.body === null) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The answer is attacker-influenced (it scored attacker text): accept only `{score: 0..1}`. */
