@@ -24,6 +24,7 @@ import { SecretStore } from './secrets/store.js';
 import { Approvals } from './approvals/approvals.js';
 import { ApprovalNotifier } from './approvals/webhook.js';
 import { Gateway } from './gateway/gateway.js';
+import { ToolPins } from './mcp/pins.js';
 import { PolicyStore } from './policy/store.js';
 import { KeyLifecycle } from './ledger/keys.js';
 import { Ledger } from './ledger/ledger.js';
@@ -64,6 +65,8 @@ export interface Warden {
   /** Notifier of new approvals, when `gateway.approval_webhook` is set. */
   approvalNotifier: ApprovalNotifier | undefined;
   gateway: Gateway;
+  /** MCP tool pins (rug-pull and tool-poisoning defence). */
+  pins: ToolPins;
   /** Ensures a tenant exists with its keys (idempotent). */
   ensureTenant(name: string): Promise<boolean>;
   /** Waits for queued appends and pending checkpoints, then closes the store. */
@@ -177,8 +180,9 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
   }
   const taint = new TaintTracker(store, config.firewall.taint_ttl, config.firewall.taint_agent);
   const limits = { agent: new RateLimiter(config.firewall.rate_limits.agent), tenant: new RateLimiter(config.firewall.rate_limits.tenant) };
+  const pins = new ToolPins(store, ledger, events, (text) => firewall.injectionReason(text));
   const gateway = new Gateway(store, ledger, policies, approvals, audit, controls, firewall, taint, {
-    riskWeights: config.gateway.risk_weights, limits,
+    riskWeights: config.gateway.risk_weights, limits, pins,
   });
   const w: Warden = {
     loaded,
@@ -208,6 +212,7 @@ export async function openWarden(dataDir: string, options: OpenOptions = {}): Pr
     approvals,
     approvalNotifier,
     gateway,
+    pins,
     async ensureTenant(name: string): Promise<boolean> {
       assertTenantName(name);
       const created = await store.createTenant({ name, origin: `${config.origin}/${name}`, created_at: new Date().toISOString() });

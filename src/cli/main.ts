@@ -28,6 +28,7 @@ import { registerEvents } from './events.js';
 import { registerScan } from './scan.js';
 import { registerFirewall } from './firewall.js';
 import { registerRun } from './run.js';
+import { registerMcp } from './mcp.js';
 import { registerSecrets } from './secrets.js';
 
 const program = new Command();
@@ -56,6 +57,7 @@ registerEvents(program);
 registerScan(program);
 registerFirewall(program);
 registerRun(program);
+registerMcp(program);
 registerSecrets(program);
 registerServe(program);
 

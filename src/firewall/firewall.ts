@@ -83,6 +83,18 @@ export interface FirewallVerdict {
   dropCorrelationId?: boolean;
 }
 
+/** What the firewall makes of a tool's result (MCP `tools/call`, `resources/read`, `prompts/get`). */
+export interface ResultVerdict {
+  /** The injection detector flagged the result: the session becomes tainted. */
+  injection: boolean;
+  injection_score: number;
+  findings: Finding[];
+  /** Why the result must not reach the agent (a honeytoken, a DLP block). */
+  withheld?: string;
+  /** The texts with DLP redactions or tokens in place, when DLP changed them. */
+  texts?: string[];
+}
+
 const NO_SIGNALS: FirewallSignals = { injection: false, injection_score: 0, dlp: [], dlp_block: false, honeytoken: false, egress_allowed: true, schema_valid: true, findings: 0 };
 const MAX_FINDINGS_KEPT = 50;
 const REDACT_ALL: DlpActionPolicy = { byCategory: { secret: 'redact', pii: 'redact', honeytoken: 'redact' }, default: 'redact' };
@@ -303,6 +315,45 @@ export class Firewall {
       signals, findings: findings.slice(0, MAX_FINDINGS_KEPT), taints, ...(block ? { block } : {}), ...(payload ? { payload } : {}),
       ...(receiptPayload ? { receiptPayload } : {}), ...(receiptContext ? { receiptContext } : {}),
       ...(receiptResource !== undefined ? { receiptResource } : {}), ...(dropCorrelationId ? { dropCorrelationId } : {}),
+    };
+  }
+
+  /** The injection detector on one text (e.g. an MCP tool's description): why it is flagged, or undefined. */
+  async injectionReason(text: string): Promise<string | undefined> {
+    const r = await this.#injection.scanAsync(text);
+    if (!r.flagged) return undefined;
+    return `score ${r.score.toFixed(2)}; ${[...new Set(r.findings.map((f) => f.type))].slice(0, 5).join(', ')}`;
+  }
+
+  /**
+   * What a tool returned, before the agent sees it: injection (a flagged result taints the
+   * session) and DLP with the tenant's actions — redact or tokenize in place; block or a
+   * honeytoken withholds the result. Findings point at `/result/i`.
+   */
+  async inspectResult(tenant: string, texts: readonly string[]): Promise<ResultVerdict> {
+    const findings: Finding[] = [];
+    let injection = false;
+    let score = 0;
+    for (const [i, text] of texts.entries()) {
+      const r = await this.#injection.scanAsync(text);
+      score = Math.max(score, Math.round(r.score * 100));
+      if (r.flagged) injection = true;
+      for (const f of r.findings) findings.push({ ...f, path: `/result/${i}${f.path ?? ''}` });
+    }
+    const t = await this.#tenant(tenant);
+    const scan = await t.dlp.scan([...texts]);
+    let out: string[] | undefined;
+    let withheld: string | undefined;
+    if (scan.findings.length > 0) {
+      findings.push(...scan.findings.map(({ excerpt: _e, ...f }) => ({ ...f, path: `/result${f.path ?? ''}` })));
+      const applied = t.dlp.apply([...texts], scan.findings, t.policy);
+      if (scan.findings.some((f) => f.detector === 'honeytoken')) withheld = 'a planted honeytoken appeared in the result: treated as a credential leak';
+      else if (applied.blocked) withheld = `data-loss prevention: ${[...new Set(applied.blockedBy.map((f) => f.type))].join(', ')} in the result`;
+      else if (applied.redacted > 0 || applied.tokenized > 0) out = applied.output;
+    }
+    return {
+      injection, injection_score: score, findings: findings.slice(0, MAX_FINDINGS_KEPT),
+      ...(withheld ? { withheld } : {}), ...(out ? { texts: out } : {}),
     };
   }
 

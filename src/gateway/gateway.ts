@@ -14,9 +14,9 @@ import type { VerifiedPassport } from '../identity/passports.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Json } from '../crypto/jcs.js';
 import { grantedFor, type DecisionKind, type PolicyDecision, type PolicyRequest } from '../policy/engine.js';
-import type { Mutation, Store } from '../store/types.js';
+import type { AgentRecord, Mutation, Store } from '../store/types.js';
 import type { Controls } from '../events/controls.js';
-import type { Firewall, FirewallVerdict, UntrustedInput } from '../firewall/firewall.js';
+import type { Firewall, FirewallVerdict, ResultVerdict, UntrustedInput } from '../firewall/firewall.js';
 import type { RateLimiter } from '../firewall/rate-limit.js';
 import type { TaintTracker } from '../firewall/taint.js';
 import { assessRisk, type RiskWeights } from './risk.js';
@@ -27,7 +27,7 @@ const MEMO_SIZE = 10_000;
 const DECISION_ID = /^dec_[A-Za-z0-9_-]{16}$/;
 /** A key of the receipt payload that belongs to Warden; an agent's payload may not use it. */
 export const WARDEN_PAYLOAD_KEY = '_warden';
-const COMPUTED_CONTEXT = ['risk', 'risk_level', 'delegated', 'granted', 'human', 'service', 'tainted', 'firewall'] as const;
+const COMPUTED_CONTEXT = ['risk', 'risk_level', 'delegated', 'granted', 'human', 'service', 'tainted', 'firewall', 'tool_signature'] as const;
 
 export interface ActorChain {
   human: string | null;
@@ -79,6 +79,25 @@ export interface DecisionRecordBody {
   outcome: { status: string; at: string } | null;
 }
 
+/** What the agent reports after acting; `result` carries what the tool returned, to be scanned before the agent uses it. */
+export interface OutcomeReport {
+  status: 'succeeded' | 'failed' | 'aborted';
+  details?: Record<string, Json>;
+  result?: { texts: string[] };
+}
+
+export interface OutcomeResult {
+  receipt: { tenant: string; seq: number; id: string };
+  /** The firewall's view of the result: use `texts` (redacted) instead of the original; never use a withheld result. */
+  result?: {
+    tainted: boolean;
+    injection_score: number;
+    findings: { detector: string; type: string; severity: string; path?: string; message: string }[];
+    texts?: string[];
+    withheld?: string;
+  };
+}
+
 export interface PolicySource {
   active(tenant: string): Promise<{ version: string; policy: { evaluate(req: PolicyRequest): PolicyDecision } } | undefined>;
 }
@@ -87,6 +106,8 @@ export interface GatewayOptions {
   riskWeights?: RiskWeights;
   /** Token buckets per agent and per tenant (stage 4). */
   limits?: { agent: RateLimiter; tenant: RateLimiter };
+  /** MCP tool pins (src/mcp/pins.ts): blocked tools are denied. */
+  pins?: { get(tenant: string, server: string, tool: string): Promise<{ state: string; body: { signature: string; pending?: { reason: string } } } | undefined> };
 }
 
 export function assertDecisionId(id: unknown): asserts id is string {
@@ -135,6 +156,72 @@ export class Gateway {
       if (this.#memo.size > MEMO_SIZE) this.#memo.delete(this.#memo.keys().next().value as string);
     }
     return d;
+  }
+
+  /** The policy's view of an action: the principal from the registry, the context with Warden's computed fields. */
+  #policyRequest(caller: Caller, agent: AgentRecord | undefined, action: string, resource: string, context: Record<string, unknown>): { risk: { score: number; level: string }; request: PolicyRequest } {
+    const claims = caller.passport.claims;
+    const tenant = caller.passport.tenant;
+    const risk = assessRisk(
+      {
+        action,
+        trustLevel: agent?.trust_level ?? 0,
+        ...(typeof context.data_class === 'string' ? { dataClass: context.data_class } : {}),
+        external: typeof context.domain === 'string',
+      },
+      this.options.riskWeights,
+    );
+    const request: PolicyRequest = {
+      principal: {
+        // The registry's current roles and capabilities, not the passport's copy: taking a
+        // capability away takes effect on the next decision. The passport's scope only narrows.
+        kind: 'agent', id: claims.sub, tenant, type: agent?.type ?? 'agent', tier: agent?.tier ?? claims.tier, trust_level: agent?.trust_level ?? 0,
+        roles: agent?.roles ?? [], capabilities: agent?.capabilities ?? [], scope: claims.scope,
+      },
+      action,
+      resource,
+      tenant,
+      context: {
+        ...context,
+        risk: risk.score,
+        risk_level: risk.level,
+        delegated: claims.act !== undefined,
+        ...(caller.actor.human ? { human: caller.actor.human } : {}),
+        ...(caller.actor.service ? { service: caller.actor.service } : {}),
+      },
+    };
+    return { risk, request };
+  }
+
+  /**
+   * Which of `resources` policy could let this agent reach with `action` (allow, with conditions
+   * or after approval) — for least-privilege listings such as MCP `tools/list`. Nothing is
+   * receipted: it decides nothing; each use is still decided (and receipted) on its own. The
+   * context is the session's (taint) with neutral firewall signals; any error counts as "no".
+   */
+  async permitted(caller: Caller, action: string, resources: readonly string[], correlationId: string): Promise<boolean[]> {
+    const tenant = caller.passport.tenant;
+    const claims = caller.passport.claims;
+    let active: Awaited<ReturnType<PolicySource['active']>>;
+    let agent: AgentRecord | undefined;
+    let tainted: boolean;
+    try {
+      active = await this.policies.active(tenant);
+      agent = await this.store.getAgent(tenant, claims.sub);
+      tainted = await this.taint.isTainted(tenant, correlationId, claims.sub);
+    } catch {
+      return resources.map(() => false);
+    }
+    if (!active || !agent || agent.state !== 'active') return resources.map(() => false);
+    return resources.map((resource) => {
+      try {
+        const { request } = this.#policyRequest(caller, agent, action, resource, {});
+        request.context = { ...request.context, tainted };
+        return this.#evaluate(active.version, active.policy, request).decision !== 'deny';
+      } catch {
+        return false;
+      }
+    });
   }
 
   async decide(caller: Caller, original: DecisionRequest, correlationId: string): Promise<DecisionResult> {
@@ -198,6 +285,26 @@ export class Gateway {
       }, { score: 100, level: 'critical' }, undefined, more);
     }
 
+    // 2b. MCP tool pins: a tool whose definition changed since it was pinned (or was flagged as
+    // poisoned) is denied whoever asks; the pinned tool's SchemaPin status goes to policy.
+    let toolSignature: string | undefined;
+    const pins = this.options.pins;
+    if (pins && req.action === 'mcp.request' && req.resource.startsWith('mcp:')) {
+      const ref = req.resource.slice(4);
+      const slash = ref.indexOf('/');
+      let blocked: string | undefined;
+      try {
+        const pin = slash > 0 ? await pins.get(tenant, ref.slice(0, slash), ref.slice(slash + 1)) : undefined;
+        if (pin && pin.state !== 'pinned') blocked = `MCP tool ${ref} is blocked: ${pin.body.pending?.reason ?? pin.state} (warden mcp pins approve ${ref})`;
+        if (pin) toolSignature = pin.body.signature;
+      } catch (err) {
+        blocked = `MCP tool pins unavailable (${err instanceof WardenError ? err.message : 'internal error'}): denied`;
+      }
+      if (blocked) {
+        return this.#record(caller, req, id, corr, undefined, { decision: 'deny', policies: [], reasons: [blocked], obligations: [], errors: [] }, { score: 0, level: 'low' }, undefined, { ...more, extra: { tool_pin: 'blocked' } });
+      }
+    }
+
     // 3. Agent state is enforced by passport verification; the registry adds trust level and type.
     const agent = await this.store.getAgent(tenant, claims.sub);
     const context = { ...(req.context ?? {}) };
@@ -211,34 +318,7 @@ export class Gateway {
       }, { score: 100, level: 'critical' }, undefined, more);
       throw err;
     }
-    const risk = assessRisk(
-      {
-        action: req.action,
-        trustLevel: agent?.trust_level ?? 0,
-        ...(typeof context.data_class === 'string' ? { dataClass: context.data_class } : {}),
-        external: typeof context.domain === 'string',
-      },
-      this.options.riskWeights,
-    );
-    const request: PolicyRequest = {
-      principal: {
-        // The registry's current roles and capabilities, not the passport's copy: taking a
-        // capability away takes effect on the next decision. The passport's scope only narrows.
-        kind: 'agent', id: claims.sub, tenant, type: agent?.type ?? 'agent', tier: agent?.tier ?? claims.tier, trust_level: agent?.trust_level ?? 0,
-        roles: agent?.roles ?? [], capabilities: agent?.capabilities ?? [], scope: claims.scope,
-      },
-      action: req.action,
-      resource: req.resource,
-      tenant,
-      context: {
-        ...context,
-        risk: risk.score,
-        risk_level: risk.level,
-        delegated: claims.act !== undefined,
-        ...(caller.actor.human ? { human: caller.actor.human } : {}),
-        ...(caller.actor.service ? { service: caller.actor.service } : {}),
-      },
-    };
+    const { risk, request } = this.#policyRequest(caller, agent, req.action, req.resource, toolSignature ? { ...context, tool_signature: toolSignature } : context);
 
     // 3b. Incident response: open circuit breakers deny; a restricted agent needs approval for everything.
     let control: Awaited<ReturnType<Controls['check']>>;
@@ -410,7 +490,7 @@ export class Gateway {
   }
 
   /** The agent reports what happened after an allowed (or approved) decision; receipted once. */
-  async outcome(caller: Caller, decisionId: string, report: { status: 'succeeded' | 'failed' | 'aborted'; details?: Record<string, Json> }, correlationId: string): Promise<{ receipt: { tenant: string; seq: number; id: string } }> {
+  async outcome(caller: Caller, decisionId: string, report: OutcomeReport, correlationId: string): Promise<OutcomeResult> {
     assertDecisionId(decisionId);
     const tenant = caller.passport.tenant;
     const rec = await this.store.getRecord(tenant, DECISION_KIND, decisionId);
@@ -430,6 +510,25 @@ export class Gateway {
     } catch {
       details = report.details ? { withheld: 'the details could not be scanned' } : undefined;
     }
+    // The tool's result, before the agent sees it: injection taints the session, DLP redacts or withholds.
+    let verdict: ResultVerdict | undefined;
+    const mutations: Mutation[] = [];
+    if (report.result) {
+      try {
+        verdict = await this.firewall.inspectResult(tenant, report.result.texts);
+      } catch (err) {
+        const why = err instanceof WardenError ? err.message : 'internal error';
+        verdict = { injection: false, injection_score: 0, findings: [], withheld: `the result could not be scanned (${why}): withheld` };
+      }
+      if (verdict.injection) mutations.push(...this.taint.mark(tenant, body.correlation_id, body.agent, `flagged tool result (decision ${decisionId})`));
+    }
+    const resultFindings = (verdict?.findings ?? []).map((f) => ({ detector: f.detector, type: f.type, severity: f.severity, ...(f.path ? { path: f.path } : {}), message: f.message }));
+    const resultSummary = verdict
+      ? {
+          texts: report.result?.texts.length ?? 0, injection: verdict.injection, injection_score: verdict.injection_score,
+          findings: resultFindings.map((f) => `${f.detector}:${f.type}`), ...(verdict.texts ? { redacted: true } : {}), ...(verdict.withheld ? { withheld: verdict.withheld } : {}),
+        }
+      : undefined;
     const [receipt] = await this.ledger.append(
       tenant,
       [{
@@ -441,14 +540,23 @@ export class Gateway {
         actor: caller.actor,
         // The decision's correlation id ties decision, approval and outcome together.
         correlation_id: body.correlation_id ?? correlationId,
-        payload: { decision_id: decisionId, decision_seq: body.receipt.seq, status: report.status, allowed, ...(details ? { details } : {}) },
+        payload: {
+          decision_id: decisionId, decision_seq: body.receipt.seq, status: report.status, allowed, ...(details ? { details } : {}),
+          ...(resultSummary ? { result: resultSummary } : {}),
+        },
       }],
       // Once only, checked in the store transaction (concurrent reports: one wins, the rest get 409).
-      { system: true, mutations: [{ op: 'putRecord', record: { ...rec, state: 'reported', updated_at: now, body: JSON.stringify(next) }, expectState: rec.state }] },
+      { system: true, mutations: [{ op: 'putRecord', record: { ...rec, state: 'reported', updated_at: now, body: JSON.stringify(next) }, expectState: rec.state }, ...mutations] },
     );
     const r = receipt as { seq: number; id: string };
+    if (resultFindings.length) this.#firewallEvents(tenant, caller.actor, body.correlation_id, r.seq, decisionId, verdict?.withheld ? 'withheld' : 'result', resultFindings);
     // A half-open breaker's probe: its outcome closes or re-opens the breaker.
     await this.controls.probeOutcome(tenant, body.agent, body.request.resource, decisionId, allowed && report.status === 'succeeded').catch(() => undefined);
-    return { receipt: { tenant, seq: r.seq, id: r.id } };
+    return {
+      receipt: { tenant, seq: r.seq, id: r.id },
+      ...(verdict
+        ? { result: { tainted: verdict.injection, injection_score: verdict.injection_score, findings: resultFindings, ...(verdict.texts ? { texts: verdict.texts } : {}), ...(verdict.withheld ? { withheld: verdict.withheld } : {}) } }
+        : {}),
+    };
   }
 }

@@ -54,7 +54,7 @@ function recordsOf(pending: { options: AppendOptions }, receipts: Receipt[]): Mu
  * pass for a key-lifecycle change, an erasure record, an agent-registry change or an
  * authentication decision.
  */
-export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data', 'agent', 'auth', 'operator', 'policy', 'approval', 'incident', 'honeytoken', 'run', 'secret']);
+export const RESERVED_KINDS: ReadonlySet<string> = new Set(['key', 'data', 'agent', 'auth', 'operator', 'policy', 'approval', 'incident', 'honeytoken', 'run', 'secret', 'mcp']);
 
 interface Prepared {
   fields: Omit<Receipt, 'tenant' | 'seq' | 'ts' | 'prev' | 'sig'>;

@@ -83,6 +83,10 @@ export const AGENT_CONTEXT: Readonly<Record<string, FieldSpec>> = {
   data_class: { type: 'String', doc: 'classification of the data involved (e.g. public, internal, pii, secret)' },
   arguments: { type: 'Set<String>', doc: 'names of the arguments the call carries' },
   target_tenant: { type: 'String', doc: 'the tenant the action is aimed at, when it names one' },
+  tool_signature: {
+    type: 'String',
+    doc: "set by Warden for a pinned MCP tool (mcp.request): its SchemaPin signature status — valid | unsigned | invalid | revoked | key_changed | no_key",
+  },
   tainted: {
     type: 'Bool', required: true, default: false,
     doc: 'set by Warden: the session (correlation id) has taken in untrusted content the injection detector flagged',

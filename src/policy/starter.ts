@@ -34,6 +34,14 @@ when { ["shell", "exec", "run_command", "bash", "sh", "terminal", "powershell", 
        resource.name like "*shell*" || resource.name like "*Shell*" || resource.name like "*SHELL*" ||
        resource.name like "exec*" || resource.name like "Exec*" || resource.name like "EXEC*" };
 
+// ---- MCP tools whose SchemaPin signature fails (bad signature, revoked or changed key) are
+// refused. Unsigned tools are allowed: most servers sign nothing yet; forbid "unsigned" too
+// where every server you use signs its tools.
+@id("forbid-mis-signed-mcp-tools")
+@reason("the MCP tool's SchemaPin signature does not verify (invalid, revoked or changed key)")
+forbid (principal, action == Warden::Action::"mcp.request", resource)
+when { context has tool_signature && ["invalid", "revoked", "key_changed"].contains(context.tool_signature) };
+
 // ---- Nothing scored critical runs, whoever allows it.
 @id("forbid-critical-risk")
 @reason("the action's risk is critical")

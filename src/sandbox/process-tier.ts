@@ -10,7 +10,7 @@
  * the seccomp program travels on fd 3 through Node's stdio array; killing the outer process
  * group (and the cgroup's pids) tears down the sandbox's whole pid namespace.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { BadInputError, WardenError } from '../errors.js';
@@ -127,8 +127,22 @@ export function bwrapArgs(spec: ProcessRunSpec): string[] {
   return args;
 }
 
-/** Runs one command in the process tier. Never throws for what the command does; throws when the sandbox cannot be set up. */
-export async function runProcessTier(spec: ProcessRunSpec): Promise<ProcessRunResult> {
+/** A process-tier sandbox that has been started: its launcher process, cgroup and a kill switch. */
+export interface LaunchedSandbox {
+  runId: string;
+  child: ChildProcessWithoutNullStreams;
+  cgroup: RunCgroup;
+  /** Kills the whole sandbox (its process group and every pid of its cgroup); the first reason sticks. */
+  kill(why: KillReason): void;
+  killed(): KillReason | null;
+}
+
+/**
+ * Starts one command in the process tier and returns at once, with stdin/stdout/stderr as pipes:
+ * for long-lived tools (an MCP server over stdio) as well as for {@link runProcessTier}. The
+ * caller owns the lifetime: kill it, then `cgroup.remove()` once it has exited.
+ */
+export function launchProcessTier(spec: Omit<ProcessRunSpec, 'stdin' | 'maxOutputBytes'>): LaunchedSandbox {
   const available = processTierAvailable();
   if (!available.ok) throw new WardenError('FORBIDDEN', `process tier unavailable: ${available.reason}`);
   if (spec.command.length === 0) throw new BadInputError('no command to run');
@@ -136,8 +150,6 @@ export async function runProcessTier(spec: ProcessRunSpec): Promise<ProcessRunRe
   const runId = spec.runId ?? `run_${randomBytes(9).toString('base64url')}`;
   const args = bwrapArgs(spec);
   const cg = RunCgroup.create(runId, spec.limits);
-  const maxOut = spec.maxOutputBytes ?? DEFAULT_OUTPUT;
-  const started = performance.now();
   // sh joins the cgroups with its own pid, then execs prlimit, which execs bwrap: one pid, limited before anything forks.
   const join = cg.procsFiles.map((_, i) => `echo $$ > "$${i + 1}"`).join(' && ');
   // Then setpriv drops to uid/gid 65534 on the host before bwrap runs: as root, bwrap's user
@@ -152,23 +164,35 @@ export async function runProcessTier(spec: ProcessRunSpec): Promise<ProcessRunRe
     // The sandbox's whole environment travels in the process environment, never on a command
     // line (which every host user can read in ps): secrets included.
     env: sandboxEnv(spec.env),
-  });
+  }) as unknown as ChildProcessWithoutNullStreams;
   const seccompPipe = child.stdio[3] as NodeJS.WritableStream;
   seccompPipe.on('error', () => undefined);
   seccompPipe.end(spec.seccomp);
-  child.stdin?.on('error', () => undefined);
-  child.stdin?.end(spec.stdin ?? Buffer.alloc(0));
-
+  child.stdin.on('error', () => undefined);
   let killed: KillReason | null = null;
-  const kill = (why: KillReason) => {
-    killed ??= why;
-    try {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    cg.killAll();
+  return {
+    runId, child, cgroup: cg,
+    kill(why) {
+      killed ??= why;
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      cg.killAll();
+    },
+    killed: () => killed,
   };
+}
+
+/** Runs one command in the process tier. Never throws for what the command does; throws when the sandbox cannot be set up. */
+export async function runProcessTier(spec: ProcessRunSpec): Promise<ProcessRunResult> {
+  const maxOut = spec.maxOutputBytes ?? DEFAULT_OUTPUT;
+  const started = performance.now();
+  const sandbox = launchProcessTier(spec);
+  const { runId, child, cgroup: cg } = sandbox;
+  child.stdin.end(spec.stdin ?? Buffer.alloc(0));
+  const kill = (why: KillReason) => sandbox.kill(why);
   const stdout = collectCapped(child.stdout, maxOut, () => kill('output'));
   const stderr = collectCapped(child.stderr, maxOut, () => kill('output'));
   const timer = setTimeout(() => kill('timeout'), spec.limits.timeMs);
@@ -180,6 +204,7 @@ export async function runProcessTier(spec: ProcessRunSpec): Promise<ProcessRunRe
   cg.killAll(); // anything that outlived the launcher (it cannot: pid namespace), belt and braces
   const usage = cg.usage();
   await cg.remove();
+  let killed = sandbox.killed();
   if (!killed && usage.oomKilled) killed = 'memory';
   return {
     runId, exitCode: code, signal, killed, stdout: stdout(), stderr: stderr(),

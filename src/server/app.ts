@@ -11,6 +11,7 @@ import { registerIdentityRoutes } from './identity-routes.js';
 import { registerDecisionRoutes, registerPolicyRoutes, registerWhatIfRoute } from './decision-routes.js';
 import { registerMetrics } from './metrics.js';
 import { registerEventRoutes } from './event-routes.js';
+import { registerMcpRoutes } from './mcp-routes.js';
 import { RateLimiter } from '../firewall/rate-limit.js';
 
 export interface ServerOptions {
@@ -224,6 +225,7 @@ export async function buildServer(w: Warden, options: ServerOptions = {}): Promi
   registerIdentityRoutes(app, w, authn);
   registerDecisionRoutes(app, w, authn);
   registerEventRoutes(app, w, authn);
+  registerMcpRoutes(app, w, authn);
   registerPolicyRoutes(app, w, authn);
   registerWhatIfRoute(app, w, authn);
   registerMetrics(app, w);

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { assertApprovalId, type ApprovalState } from '../approvals/approvals.js';
 import type { Warden } from '../context.js';
 import { AuthError, WardenError } from '../errors.js';
-import { DECISION_KIND, assertDecisionId, type DecisionRecordBody } from '../gateway/gateway.js';
+import { DECISION_KIND, assertDecisionId, type DecisionRecordBody, type OutcomeReport } from '../gateway/gateway.js';
 import { proveReceipt } from '../ledger/proofs.js';
 import { compilePolicyAsync } from '../policy/engine.js';
 import { MAX_WHATIF, whatIf } from '../policy/whatif.js';
@@ -62,7 +62,25 @@ const outcomeBody = {
   type: 'object',
   required: ['status'],
   additionalProperties: false,
-  properties: { status: { type: 'string', enum: ['succeeded', 'failed', 'aborted'] }, details: { type: 'object', maxProperties: 64 } },
+  properties: {
+    status: { type: 'string', enum: ['succeeded', 'failed', 'aborted'] },
+    details: { type: 'object', maxProperties: 64 },
+    // What the tool returned: scanned (injection taints the session; DLP redacts) and answered in the redacted form.
+    result: {
+      type: 'object', required: ['texts'], additionalProperties: false,
+      properties: { texts: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 262_144 } } },
+    },
+  },
+} as const;
+const permittedBody = {
+  type: 'object',
+  required: ['action', 'resources'],
+  additionalProperties: false,
+  properties: {
+    action: { type: 'string', pattern: ACTION },
+    resources: { type: 'array', maxItems: 1000, items: { type: 'string', minLength: 3, maxLength: 256 } },
+    correlation_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+  },
 } as const;
 const idParam = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } as const;
 const resolveBody = {
@@ -94,7 +112,14 @@ export function registerDecisionRoutes(app: FastifyInstance, w: Warden, authn: R
     async (req) => w.gateway.decide(await agentCaller(req), req.body, req.id),
   );
 
-  app.post<{ Params: { id: string }; Body: { status: 'succeeded' | 'failed' | 'aborted'; details?: Record<string, never> } }>(
+  // Which resources policy could let the calling agent reach (least-privilege listings); decides and receipts nothing.
+  app.post<{ Body: { action: string; resources: string[]; correlation_id?: string } }>(
+    '/v1/decisions/permitted',
+    { schema: { body: permittedBody } },
+    async (req) => ({ permitted: await w.gateway.permitted(await agentCaller(req), req.body.action, req.body.resources, req.body.correlation_id ?? req.id) }),
+  );
+
+  app.post<{ Params: { id: string }; Body: OutcomeReport }>(
     '/v1/decisions/:id/outcome',
     { schema: { params: idParam, body: outcomeBody } },
     async (req, reply) => reply.status(201).send(await w.gateway.outcome(await agentCaller(req), req.params.id, req.body, req.id)),

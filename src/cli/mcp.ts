@@ -1,0 +1,203 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { assertTenantName, openWarden, type Warden } from '../context.js';
+import { BadInputError, WardenError } from '../errors.js';
+import { unverifiedIdentity } from '../identity/passports.js';
+import { LocalBackend, RemoteBackend, type McpBackend } from '../mcp/backend.js';
+import { loadGatewayConfig, type GatewayServerConfig } from '../mcp/config.js';
+import { Downstream, type DownstreamSpec } from '../mcp/downstream.js';
+import { startHttpFront } from '../mcp/http-front.js';
+import { LineTransport } from '../mcp/line-transport.js';
+import { Mediator } from '../mcp/mediator.js';
+import { SERVER_NAME, type PinState } from '../mcp/pins.js';
+import { parseManifest } from '../sandbox/manifest/index.js';
+import { tenantOption, withTenant } from './common.js';
+
+/** A downstream server's spec; a manifest puts it in the sandbox, with its secrets from the local store. */
+async function downstreamSpec(name: string, s: GatewayServerConfig, w: Warden | undefined, tenant: string): Promise<DownstreamSpec> {
+  let sandbox: DownstreamSpec['sandbox'];
+  if (s.manifest) {
+    if (!w) throw new BadInputError('a sandbox manifest needs the local data directory (not available with WARDEN_PASSPORT)');
+    let text: string;
+    try {
+      text = readFileSync(s.manifest, 'utf8');
+    } catch {
+      throw new BadInputError(`cannot read manifest ${s.manifest}`);
+    }
+    const protectedPaths = [w.loaded.dataDir, w.loaded.paths.sqlite, w.loaded.paths.masterKey];
+    const manifest = parseManifest(text, { dataDir: w.loaded.dataDir, protectedPaths });
+    if (manifest.permissions.network.allow.length > 0) {
+      throw new WardenError('FORBIDDEN', `MCP server ${name}: its manifest grants network egress, which sandboxed MCP servers cannot have yet (run it remote, or without network grants)`);
+    }
+    const agent = await w.agents.get(tenant, manifest.agent.name).catch(() => undefined);
+    if (!agent || agent.state !== 'active') throw new WardenError('FORBIDDEN', `MCP server ${name}: the manifest's agent "${manifest.agent.name}" is not an active agent of tenant ${tenant}`);
+    sandbox = { manifest, secrets: await w.secrets.resolve(tenant, manifest.secrets) };
+  }
+  return {
+    name,
+    ...(s.command ? { command: s.command } : {}),
+    ...(s.env ? { env: s.env } : {}),
+    ...(s.cwd ? { cwd: s.cwd } : {}),
+    ...(s.url ? { url: s.url, transport: s.transport ?? 'streamable-http' } : {}),
+    ...(s.schemapin ? { schemapin: s.schemapin } : {}),
+    ...(s.timeout ? { timeoutMs: s.timeout } : {}),
+    ...(sandbox ? { sandbox } : {}),
+  };
+}
+
+function serverNameFor(command: string[], given: string | undefined): string {
+  if (given !== undefined) {
+    if (!SERVER_NAME.test(given)) throw new BadInputError(`--name must be 1-32 of a-z, 0-9, '-' (got "${given}")`);
+    return given;
+  }
+  const last = [...command].reverse().find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? command[0] ?? 'server';
+  const derived = basename(last).toLowerCase().replace(/^@[^/]*\//, '').replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 32);
+  return SERVER_NAME.test(derived) ? derived : 'server';
+}
+
+export function registerMcp(program: Command): void {
+  const mcp = program.command('mcp').description('the MCP security gateway: every tool call authenticated, decided, contained and receipted');
+
+  tenantOption(mcp.command('proxy'))
+    .description('stdio MCP proxy: put it in a client configuration in place of the server command')
+    .option('--agent <id>', 'act as this registered agent (local data directory)')
+    .option('--url <url>', 'a remote Warden (with WARDEN_PASSPORT): default WARDEN_URL')
+    .option('--manifest <file>', "run the server in the sandbox (process tier) under this manifest's grants")
+    .option('--name <server>', 'the server name in resources mcp:NAME/TOOL (default: from the command)')
+    .option('--pass-env <names...>', "environment variables the server gets from the proxy's environment (nothing else passes but PATH, HOME, LANG…)")
+    .argument('<command...>', 'the MCP server command and its arguments (after --)')
+    .addHelpText('after', `
+Identity: --agent ID acts as a registered agent of the local data directory; or set
+WARDEN_PASSPORT (and --url / WARDEN_URL) to act with a passport against a remote Warden.
+
+Examples:
+  warden mcp proxy --agent fs-agent --name fs -- npx -y @modelcontextprotocol/server-filesystem /srv/docs
+  warden mcp proxy --agent fs-agent --manifest fs.yaml -- node server.js
+  WARDEN_PASSPORT=eyJ... warden mcp proxy --url https://warden.internal:8787 -- ./server
+
+stdout carries the MCP protocol only; Warden's messages go to stderr.`)
+    .action(async (command: string[], opts: { data: string; tenant: string; agent?: string; url?: string; manifest?: string; name?: string; passEnv?: string[] }) => {
+      const name = serverNameFor(command, opts.name);
+      const env: Record<string, string> = {};
+      for (const k of opts.passEnv ?? []) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k) || k === 'WARDEN_PASSPORT') throw new BadInputError(`--pass-env: invalid or forbidden variable name ${JSON.stringify(k)}`);
+        if (process.env[k] !== undefined) env[k] = process.env[k] as string;
+      }
+      const passport = process.env.WARDEN_PASSPORT;
+      let backend: McpBackend;
+      let w: Warden | undefined;
+      if (passport && !opts.agent) {
+        const url = opts.url ?? process.env.WARDEN_URL;
+        if (!url) throw new BadInputError('WARDEN_PASSPORT is set: give the Warden server with --url or WARDEN_URL');
+        const id = unverifiedIdentity(passport);
+        if (!id) throw new BadInputError('WARDEN_PASSPORT is not a Warden agent passport');
+        backend = new RemoteBackend(url, passport, { tenant: id.tenant, agent: id.sub });
+      } else {
+        if (!opts.agent) throw new BadInputError('give --agent ID (a registered agent), or set WARDEN_PASSPORT with --url');
+        assertTenantName(opts.tenant);
+        w = await openWarden(opts.data);
+        if (!(await w.store.getTenant(opts.tenant))) {
+          await w.close();
+          throw new WardenError('NOT_FOUND', `unknown tenant "${opts.tenant}"`);
+        }
+        backend = new LocalBackend(w, opts.tenant, opts.agent, { ownsWarden: true });
+      }
+      let mediator: Mediator;
+      try {
+        const spec = await downstreamSpec(name, { command, env, ...(opts.manifest ? { manifest: opts.manifest } : {}) }, w, backend.tenant);
+        mediator = new Mediator([new Downstream(spec)], { namespace: false, event: (...a) => backend.event(...a) });
+      } catch (err) {
+        await backend.close();
+        throw err;
+      }
+      const front = new LineTransport(process.stdin, process.stdout, { answerMalformed: true });
+      const server = mediator.createServer(backend);
+      await server.connect(front);
+      // Until the client goes away (stdin ends) or the proxy is told to stop.
+      await new Promise<void>((resolve) => {
+        process.stdin.once('end', resolve);
+        process.stdin.once('close', resolve);
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await front.close();
+      await mediator.close();
+      await backend.close();
+    });
+
+  tenantOption(mcp.command('serve'))
+    .description('streamable-HTTP MCP gateway in front of the servers of gateway.yaml (agents authenticate with passports)')
+    .requiredOption('--config <file>', 'gateway.yaml (docs/mcp.md)')
+    .option('--host <host>', 'listen address (default: listen.host, 127.0.0.1)')
+    .option('--port <port>', 'listen port (default: listen.port, 8790)')
+    .addHelpText('after', `
+Clients connect to http://HOST:PORT/mcp with "Authorization: Bearer <agent passport>"
+(warden passports issue AGENT). Tools are named SERVER__TOOL.`)
+    .action(async (opts: { data: string; tenant: string; config: string; host?: string; port?: string }) => {
+      const cfg = loadGatewayConfig(opts.config);
+      const w = await openWarden(opts.data);
+      const servers: Downstream[] = [];
+      try {
+        for (const [name, s] of Object.entries(cfg.servers)) servers.push(new Downstream(await downstreamSpec(name, s, w, opts.tenant)));
+      } catch (err) {
+        await w.close();
+        throw err;
+      }
+      const mediator = new Mediator(servers, {
+        namespace: true,
+        event: (severity, category, details) => w.events.emit({ tenant: opts.tenant, severity, category, actor: { human: null, agent: null, service: 'warden-mcp-http' }, correlation_id: null, details }),
+      });
+      const http = startHttpFront(w, mediator, { maxSessions: cfg.max_sessions, idleTimeoutMs: cfg.session_idle_timeout });
+      const host = opts.host ?? cfg.listen.host;
+      const port = opts.port !== undefined ? Number(opts.port) : cfg.listen.port;
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', (err) => reject(new BadInputError(`cannot listen on ${host}:${port}: ${err.message}`)));
+        http.listen(port, host, () => resolve());
+      });
+      const addr = http.address();
+      process.stderr.write(`warden mcp: serving ${servers.length} server(s) at http://${host}:${typeof addr === 'object' && addr ? addr.port : port}/mcp\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGTERM', resolve);
+        process.once('SIGINT', resolve);
+      });
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await mediator.close();
+      await w.close();
+    });
+
+  const pins = mcp.command('pins').description('pinned MCP tool definitions (rug-pull and tool-poisoning defence)');
+  tenantOption(pins.command('list'))
+    .description('list pins; blocked tools (changed or poisoned) first')
+    .option('--state <state>', 'pinned | changed | poisoned')
+    .option('--json', 'JSON output')
+    .action(async (opts: { data: string; tenant: string; state?: string; json?: boolean }) => {
+      if (opts.state !== undefined && !['pinned', 'changed', 'poisoned'].includes(opts.state)) throw new BadInputError('--state must be pinned, changed or poisoned');
+      await withTenant(opts, async (w) => {
+        const list = await w.pins.list(opts.tenant, opts.state as PinState | undefined);
+        list.sort((a, b) => Number(a.state === 'pinned') - Number(b.state === 'pinned') || a.id.localeCompare(b.id));
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+          return;
+        }
+        if (list.length === 0) process.stdout.write('no pins\n');
+        for (const p of list) {
+          process.stdout.write(`${p.id}  ${p.state}  signature=${p.signature}  pinned ${p.hash || '(nothing approved yet)'}\n`);
+          if (p.pending) process.stdout.write(`  pending ${p.pending.hash} since ${p.pending.seen_at}: ${p.pending.reason}\n  description: ${p.pending.description_excerpt}\n`);
+        }
+      });
+    });
+  tenantOption(pins.command('approve'))
+    .description('approve the pending version of a blocked tool (receipted)')
+    .argument('<server/tool>', 'the pin id, as `pins list` shows it')
+    .option('--hash <sha256:…>', 'the pending hash you reviewed (refused if the tool changed again since)')
+    .option('--operator <id>', 'who approves (recorded in the receipt)', 'cli')
+    .action(async (id: string, opts: { data: string; tenant: string; hash?: string; operator: string }) => {
+      const slash = id.indexOf('/');
+      if (slash <= 0) throw new BadInputError('expected SERVER/TOOL');
+      await withTenant(opts, async (w) => {
+        const pin = await w.pins.approve(opts.tenant, id.slice(0, slash), id.slice(slash + 1), { id: opts.operator, actor: { human: opts.operator, agent: null, service: 'warden-cli' } }, opts.hash);
+        process.stdout.write(`approved ${id}: now pinned to ${pin.hash}\n`);
+      });
+    });
+}

@@ -1,0 +1,221 @@
+/**
+ * One downstream MCP server, as the gateway's client: over stdio (a local command, optionally
+ * in the sandbox's process tier under a manifest) or over streamable HTTP / SSE (a remote
+ * server). A server that dies is reported (an event and an error to the pending calls, never a
+ * hang) and started again on next use — at most {@link MAX_RESTARTS} times a minute, after
+ * which it stays down with the reason.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  ToolListChangedNotificationSchema, type CallToolResult, type GetPromptResult, type Prompt, type ReadResourceResult, type Resource, type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { WardenError } from '../errors.js';
+import { launchProcessTier, type LaunchedSandbox } from '../sandbox/process-tier.js';
+import { buildSeccompProgram } from '../sandbox/seccomp/index.js';
+import type { Manifest } from '../sandbox/manifest/index.js';
+import { tierForRisk } from '../sandbox/run.js';
+import { LineTransport } from './line-transport.js';
+
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 60_000;
+const MAX_PAGES = 50;
+/** What an unsandboxed stdio server inherits of Warden's environment (nothing else: no secrets). */
+const PASSED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'USER', 'NODE_OPTIONS'];
+
+export interface DownstreamSpec {
+  /** The server's name: namespaces its tools and forms `mcp:NAME/TOOL` resources. */
+  name: string;
+  /** A local server over stdio: argv. */
+  command?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Run the command in the sandbox (process tier) under this manifest. */
+  sandbox?: { manifest: Manifest; secrets: Map<string, Buffer> };
+  /** A remote server. */
+  url?: string;
+  transport?: 'streamable-http' | 'sse';
+  headers?: Record<string, string>;
+  /** SchemaPin: the domain that signs this server's tools (its key at https://DOMAIN/.well-known/schemapin.json). */
+  schemapin?: { domain: string; discovery_url?: string };
+  /** Per request to this server. */
+  timeoutMs?: number;
+}
+
+export class Downstream {
+  onToolsChanged?: () => void;
+  /** The server went down (crash, exit, connection lost). */
+  onDown?: (reason: string) => void;
+  #client: Client | undefined;
+  #connecting: Promise<Client> | undefined;
+  #sandbox: LaunchedSandbox | undefined;
+  #child: ChildProcess | undefined;
+  #starts: number[] = [];
+  #closed = false;
+  #lastFailure: string | undefined;
+
+  constructor(readonly spec: DownstreamSpec) {
+    if (!spec.command?.length && !spec.url) throw new WardenError('BAD_INPUT', `MCP server ${spec.name}: needs a command or a url`);
+    if (spec.sandbox) {
+      const required = tierForRisk(spec.sandbox.manifest);
+      const asked = spec.sandbox.manifest.tier;
+      // A long-lived server over stdio runs in the process tier; a manifest that needs more isolation is refused, never downgraded.
+      if ((asked !== 'auto' && asked !== 'process') || required.tier !== 'process') {
+        throw new WardenError('FORBIDDEN', `MCP server ${spec.name}: its manifest needs the ${asked !== 'auto' && asked !== 'process' ? asked : required.tier} tier (${required.why}); long-lived MCP servers run in the process tier only for now, and Warden never downgrades a tier`);
+      }
+    }
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** The connected client, (re)starting the server when needed. */
+  async client(): Promise<Client> {
+    if (this.#closed) throw new WardenError('FORBIDDEN', `MCP server ${this.name} is closed`);
+    if (this.#client) return this.#client;
+    this.#connecting ??= this.#connect().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #connect(): Promise<Client> {
+    const now = Date.now();
+    this.#starts = this.#starts.filter((t) => now - t < RESTART_WINDOW_MS);
+    if (this.#starts.length > MAX_RESTARTS) {
+      throw new WardenError('INTERNAL', `MCP server ${this.name} is down: it failed ${this.#starts.length} times within a minute (last: ${this.#lastFailure ?? 'unknown'})`);
+    }
+    this.#starts.push(now);
+    const client = new Client({ name: 'warden-mcp-gateway', version: '0.1.0' }, { capabilities: {} });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, async () => this.onToolsChanged?.());
+    const transport = this.#transport();
+    let up = false;
+    client.onclose = () => {
+      if (this.#client === client) this.#client = undefined;
+      this.#stopProcess();
+      if (up && !this.#closed) {
+        this.#lastFailure = 'the server closed its connection or exited';
+        this.onDown?.(this.#lastFailure);
+      }
+    };
+    try {
+      await client.connect(transport, { timeout: this.spec.timeoutMs ?? 30_000 });
+    } catch (err) {
+      this.#lastFailure = (err as Error).message;
+      this.#stopProcess();
+      await client.close().catch(() => undefined);
+      throw new WardenError('INTERNAL', `MCP server ${this.name} did not start: ${this.#lastFailure}`);
+    }
+    up = true;
+    this.#client = client;
+    return client;
+  }
+
+  #transport(): Transport {
+    const s = this.spec;
+    if (s.url) {
+      const init: RequestInit = { ...(s.headers ? { headers: s.headers } : {}), redirect: 'error' };
+      return s.transport === 'sse' ? new SSEClientTransport(new URL(s.url), { requestInit: init }) : new StreamableHTTPClientTransport(new URL(s.url), { requestInit: init });
+    }
+    const [cmd, ...args] = s.command as string[];
+    let child: ChildProcess;
+    if (s.sandbox) {
+      const m = s.sandbox.manifest;
+      const env: Record<string, string> = { ...(s.env ?? {}) };
+      for (const [k, v] of s.sandbox.secrets) env[k] = v.toString('utf8');
+      this.#sandbox = launchProcessTier({
+        command: s.command as string[], env, fs: { read: [...m.permissions.fs.read], write: [...m.permissions.fs.write] },
+        // A server lives as long as its session: memory, CPU and pids are limited, not wall-clock time.
+        limits: { memoryBytes: m.permissions.memory, cpuQuota: m.permissions.cpu_quota, pids: m.permissions.pids, timeMs: Number.MAX_SAFE_INTEGER },
+        seccomp: buildSeccompProgram(),
+      });
+      child = this.#sandbox.child;
+    } else {
+      const env: Record<string, string> = {};
+      for (const k of PASSED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k] as string;
+      child = spawn(cmd as string, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...env, ...(s.env ?? {}) }, ...(s.cwd ? { cwd: s.cwd } : {}) });
+    }
+    this.#child = child;
+    child.on('error', (err) => {
+      this.#lastFailure = err.message;
+    });
+    // The server's stderr is its log: passed on, line by line, under its name.
+    let partial = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      const lines = (partial + c.toString('utf8')).split('\n');
+      partial = (lines.pop() ?? '').slice(-4096);
+      for (const l of lines) if (l) process.stderr.write(`[mcp ${this.name}] ${l.slice(0, 4096)}\n`);
+    });
+    const transport = new LineTransport(child.stdout as NonNullable<ChildProcess['stdout']>, child.stdin as NonNullable<ChildProcess['stdin']>);
+    child.on('exit', (code, signal) => {
+      this.#lastFailure = `exited (${signal ?? `code ${code}`})`;
+      void transport.close();
+    });
+    return transport;
+  }
+
+  #stopProcess(): void {
+    const sb = this.#sandbox;
+    const child = this.#child;
+    this.#sandbox = undefined;
+    this.#child = undefined;
+    if (sb) {
+      sb.kill('timeout');
+      sb.child.once('close', () => void sb.cgroup.remove());
+    } else if (child && child.exitCode === null) {
+      child.kill('SIGKILL');
+    }
+  }
+
+  async listTools(): Promise<Tool[]> {
+    const c = await this.client();
+    const out: Tool[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < MAX_PAGES; i++) {
+      const page = await c.listTools(cursor ? { cursor } : {}, { timeout: this.spec.timeoutMs ?? 30_000 });
+      out.push(...page.tools);
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    return out;
+  }
+
+  async callTool(name: string, args: Record<string, unknown>, signal: AbortSignal, onprogress?: (p: { progress: number; total?: number; message?: string }) => void): Promise<CallToolResult> {
+    const c = await this.client();
+    return (await c.callTool({ name, arguments: args }, undefined, {
+      signal, timeout: this.spec.timeoutMs ?? 60_000, ...(onprogress ? { onprogress, resetTimeoutOnProgress: true } : {}),
+    })) as CallToolResult;
+  }
+
+  async listResources(): Promise<Resource[]> {
+    const c = await this.client();
+    if (!c.getServerCapabilities()?.resources) return [];
+    return (await c.listResources({}, { timeout: this.spec.timeoutMs ?? 30_000 })).resources;
+  }
+
+  async readResource(uri: string, signal: AbortSignal): Promise<ReadResourceResult> {
+    return (await this.client()).readResource({ uri }, { signal, timeout: this.spec.timeoutMs ?? 60_000 });
+  }
+
+  async listPrompts(): Promise<Prompt[]> {
+    const c = await this.client();
+    if (!c.getServerCapabilities()?.prompts) return [];
+    return (await c.listPrompts({}, { timeout: this.spec.timeoutMs ?? 30_000 })).prompts;
+  }
+
+  async getPrompt(name: string, args: Record<string, string>, signal: AbortSignal): Promise<GetPromptResult> {
+    return (await this.client()).getPrompt({ name, arguments: args }, { signal, timeout: this.spec.timeoutMs ?? 60_000 });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const c = this.#client;
+    this.#client = undefined;
+    await c?.close().catch(() => undefined);
+    this.#stopProcess();
+  }
+}

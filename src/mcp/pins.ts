@@ -1,0 +1,259 @@
+/**
+ * Tool pinning, the rug-pull defence: the first time Warden sees an MCP tool (per tenant and
+ * server) it pins a digest of its definition — name, title, description, input and output
+ * schemas, annotations. A later definition with another digest blocks the tool until an
+ * operator approves the new version (`warden mcp pins approve`). Descriptions are scanned for
+ * prompt injection first (tool poisoning): a flagged tool is blocked the same way. SchemaPin
+ * signatures are verified where the server's operator configured a signing domain, the
+ * domain's key pinned on first use; the signature status goes into the policy context.
+ *
+ * Pins are state records; every pin, change, block and approval is a receipt (kind `mcp`) and
+ * blocks are events. The decision pipeline reads the pin of every `mcp.request` (a blocked tool
+ * is denied there, whoever asks).
+ */
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import { BadInputError, WardenError } from '../errors.js';
+import type { ActorChain, SecurityEvents } from '../events/security-events.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Store } from '../store/types.js';
+import type { Json } from '../crypto/jcs.js';
+import { KeyedSerialiser } from '../identity/serial.js';
+import { parseDiscovery, signedToolSchema, verifySchemaSignature, SIGNATURE_META_KEY, type SignatureStatus } from './schemapin.js';
+
+export const MCP_RECEIPT_KIND = 'mcp';
+export const PIN_KIND = 'mcp_pin';
+export const SIGNING_KEY_KIND = 'mcp_key';
+/** Server names: what namespaced tool names and `mcp:SERVER/TOOL` resources are made of. */
+export const SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+/** MCP tool names (2025-06-18: 1-128 of A-Z a-z 0-9 _ - .), slashes tolerated for older servers. */
+const TOOL_NAME = /^[A-Za-z0-9_.\-/]{1,128}$/;
+export const MAX_TOOLS = 1000;
+const MAX_DEFINITION_BYTES = 256 * 1024;
+
+export type PinState = 'pinned' | 'changed' | 'poisoned';
+
+export interface ToolDefinition {
+  name: string;
+  title?: string;
+  description?: string;
+  inputSchema?: unknown;
+  outputSchema?: unknown;
+  annotations?: unknown;
+  _meta?: Record<string, unknown>;
+}
+
+export interface PinBody {
+  server: string;
+  tool: string;
+  /** Digest of the approved definition. */
+  hash: string;
+  pinned_at: string;
+  approved_by?: string;
+  signature: SignatureStatus;
+  /** A definition seen since, waiting for an operator. */
+  pending?: { hash: string; seen_at: string; reason: string; description_excerpt: string };
+}
+
+export interface ToolVerdict {
+  name: string;
+  hash: string;
+  /** May the tool be listed and called? */
+  ok: boolean;
+  state: PinState;
+  signature: SignatureStatus;
+  /** Why it is blocked. */
+  reason?: string;
+}
+
+export interface ReviewOptions {
+  actor: ActorChain;
+  /** The signing domain's discovery document, when the server's operator named a domain. */
+  discovery?: { domain: string; document: unknown };
+  correlationId?: string;
+}
+
+/** Injection scanner for descriptions: returns a reason when the text is flagged. */
+export type DescriptionScanner = (text: string) => Promise<string | undefined>;
+
+export function pinId(server: string, tool: string): string {
+  return `${server}/${tool}`;
+}
+
+/** Digest of what a tool says it is and does (its `_meta` excluded: it carries the signature). */
+export function toolDigest(t: ToolDefinition): string {
+  const def = { name: t.name, title: t.title ?? null, description: t.description ?? null, inputSchema: t.inputSchema ?? null, outputSchema: t.outputSchema ?? null, annotations: t.annotations ?? null };
+  const text = canonicalize(def);
+  if (text === undefined) throw new BadInputError(`tool ${t.name}: definition is not JSON`);
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+/** Every description and title in a definition, schemas included: poisoning hides in parameter descriptions too. */
+export function describedText(t: ToolDefinition): string {
+  const out: string[] = [t.title ?? '', t.description ?? ''];
+  const walk = (v: unknown, depth: number) => {
+    if (depth > 32 || !v || typeof v !== 'object') return;
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if ((k === 'description' || k === 'title') && typeof x === 'string') out.push(x);
+      else walk(x, depth + 1);
+    }
+  };
+  walk(t.inputSchema, 0);
+  walk(t.outputSchema, 0);
+  return out.filter(Boolean).join('\n');
+}
+
+const excerpt = (s: string | undefined) => (s ?? '').replace(/[^\x20-\x7e]/g, '?').slice(0, 160);
+
+export class ToolPins {
+  readonly #serial = new KeyedSerialiser();
+
+  constructor(
+    private readonly store: Store,
+    private readonly ledger: Ledger,
+    private readonly events: SecurityEvents,
+    private readonly scanDescription: DescriptionScanner,
+  ) {}
+
+  /** The pin of one tool, if any. */
+  async get(tenant: string, server: string, tool: string): Promise<{ state: PinState; body: PinBody } | undefined> {
+    const rec = await this.store.getRecord(tenant, PIN_KIND, pinId(server, tool));
+    return rec ? { state: rec.state as PinState, body: JSON.parse(rec.body) as PinBody } : undefined;
+  }
+
+  async list(tenant: string, state?: PinState): Promise<(PinBody & { id: string; state: PinState })[]> {
+    const recs = await this.store.listRecords(tenant, PIN_KIND, { ...(state ? { state } : {}), limit: 10_000 });
+    return recs.map((r) => ({ id: r.id, state: r.state as PinState, ...(JSON.parse(r.body) as PinBody) }));
+  }
+
+  /** Reviews a server's tool list: pins what is new, blocks what changed or is poisoned. */
+  async review(tenant: string, server: string, tools: readonly ToolDefinition[], opts: ReviewOptions): Promise<ToolVerdict[]> {
+    if (!SERVER_NAME.test(server)) throw new BadInputError(`invalid MCP server name "${server}" (expected 1-32 of a-z, 0-9, '-')`);
+    if (tools.length > MAX_TOOLS) throw new BadInputError(`server ${server} lists ${tools.length} tools (at most ${MAX_TOOLS})`);
+    const signing = opts.discovery ? await this.#signingKey(tenant, opts.discovery, opts) : undefined;
+    const out: ToolVerdict[] = [];
+    for (const t of tools) {
+      if (typeof t?.name !== 'string' || !TOOL_NAME.test(t.name)) {
+        out.push({ name: String(t?.name).slice(0, 128), hash: '', ok: false, state: 'poisoned', signature: 'unsigned', reason: 'invalid tool name' });
+        continue;
+      }
+      if (Buffer.byteLength(JSON.stringify(t)) > MAX_DEFINITION_BYTES) {
+        out.push({ name: t.name, hash: '', ok: false, state: 'poisoned', signature: 'unsigned', reason: `definition larger than ${MAX_DEFINITION_BYTES} bytes` });
+        continue;
+      }
+      out.push(await this.#serial.run(`${tenant}\n${server}\n${t.name}`, () => this.#reviewOne(tenant, server, t, signing, opts)));
+    }
+    return out;
+  }
+
+  async #reviewOne(
+    tenant: string, server: string, t: ToolDefinition,
+    signing: { status: SignatureStatus; key?: Parameters<typeof verifySchemaSignature>[2] } | undefined, opts: ReviewOptions,
+  ): Promise<ToolVerdict> {
+    const hash = toolDigest(t);
+    const signature = signatureStatus(t, signing);
+    const cur = await this.get(tenant, server, t.name);
+    const now = new Date().toISOString();
+    const base = { name: t.name, hash, signature };
+    if (cur?.state === 'pinned' && cur.body.hash === hash) {
+      if (cur.body.signature !== signature) await this.#write(tenant, 'pinned', { ...cur.body, signature }, 'mcp.pin_signature', null, [`signature status ${signature}`], opts);
+      return { ...base, ok: true, state: 'pinned' };
+    }
+    if (cur && cur.state !== 'pinned' && cur.body.pending?.hash === hash) {
+      return { ...base, ok: false, state: cur.state, reason: cur.body.pending.reason };
+    }
+    if (cur && cur.state === 'changed' && cur.body.hash === hash) {
+      // The server went back to the approved definition.
+      const { pending: _p, ...body } = cur.body;
+      await this.#write(tenant, 'pinned', { ...body, signature }, 'mcp.pin_restored', 'allow', ['the tool is back to its pinned definition'], opts);
+      return { ...base, ok: true, state: 'pinned' };
+    }
+    const poisoned = await this.scanDescription(describedText(t));
+    if (!cur) {
+      if (poisoned) {
+        const reason = `its description was flagged as prompt injection (tool poisoning): ${poisoned}`;
+        await this.#block(tenant, 'poisoned', { server, tool: t.name, hash: '', pinned_at: now, signature, pending: { hash, seen_at: now, reason, description_excerpt: excerpt(t.description) } }, opts, 'mcp_tool_poisoned');
+        return { ...base, ok: false, state: 'poisoned', reason };
+      }
+      await this.#write(tenant, 'pinned', { server, tool: t.name, hash, pinned_at: now, signature }, 'mcp.pin', 'allow', ['pinned on first sight'], opts);
+      return { ...base, ok: true, state: 'pinned' };
+    }
+    const reason = poisoned
+      ? `its definition changed since it was pinned, and the new description was flagged as prompt injection: ${poisoned}`
+      : 'its definition changed since it was pinned (name, description or schema): an operator must approve the new version';
+    const state: PinState = poisoned ? 'poisoned' : 'changed';
+    await this.#block(tenant, state, { ...cur.body, pending: { hash, seen_at: now, reason, description_excerpt: excerpt(t.description) } }, opts, poisoned ? 'mcp_tool_poisoned' : 'mcp_tool_changed');
+    return { ...base, ok: false, state, reason };
+  }
+
+  async #block(tenant: string, state: PinState, body: PinBody, opts: ReviewOptions, category: string): Promise<void> {
+    const r = await this.#write(tenant, state, body, state === 'poisoned' ? 'mcp.pin_poisoned' : 'mcp.pin_changed', 'deny', [body.pending?.reason ?? state], opts);
+    this.events.emit({
+      tenant, severity: 'high', category, actor: opts.actor, correlation_id: opts.correlationId ?? null, receipt: { tenant, seq: r.seq },
+      details: { server: body.server, tool: body.tool, pinned_hash: body.hash, new_hash: body.pending?.hash ?? null, reason: body.pending?.reason ?? state },
+    });
+  }
+
+  async #write(tenant: string, state: PinState, body: PinBody, action: string, decision: 'allow' | 'deny' | null, reasons: string[], opts: ReviewOptions & { approver?: string }): Promise<{ seq: number }> {
+    const now = new Date().toISOString();
+    const id = pinId(body.server, body.tool);
+    const [r] = await this.ledger.append(tenant, [{
+      kind: MCP_RECEIPT_KIND, action, resource: `mcp:${id}`, decision, reasons, actor: opts.actor,
+      ...(opts.correlationId ? { correlation_id: opts.correlationId } : {}),
+      payload: { server: body.server, tool: body.tool, state, hash: body.hash, signature: body.signature, ...(body.pending ? { pending_hash: body.pending.hash } : {}) } as Record<string, Json>,
+    }], {
+      system: true,
+      mutations: [{ op: 'putRecord', record: { tenant, kind: PIN_KIND, id, state, created_at: now, updated_at: now, body: JSON.stringify(body) } }],
+    });
+    return r as { seq: number };
+  }
+
+  /**
+   * An operator approves the pending version of a blocked tool. `hash` (as `pins list` shows it)
+   * guards against approving a version that arrived after the operator looked.
+   */
+  async approve(tenant: string, server: string, tool: string, approver: { id: string; actor: ActorChain }, hash?: string): Promise<PinBody> {
+    return this.#serial.run(`${tenant}\n${server}\n${tool}`, async () => {
+      const cur = await this.get(tenant, server, tool);
+      if (!cur) throw new WardenError('NOT_FOUND', `no pin for ${server}/${tool}`);
+      if (cur.state === 'pinned' || !cur.body.pending) throw new WardenError('CONFLICT', `${server}/${tool} is not blocked`);
+      if (hash !== undefined && hash !== cur.body.pending.hash) throw new WardenError('CONFLICT', `${server}/${tool}: the pending version is ${cur.body.pending.hash}, not ${hash} (it changed again: review it)`);
+      const { pending, ...rest } = cur.body;
+      const body: PinBody = { ...rest, hash: pending.hash, pinned_at: new Date().toISOString(), approved_by: approver.id };
+      await this.#write(tenant, 'pinned', body, 'mcp.pin_approve', 'allow', [`approved by ${approver.id}`], { actor: approver.actor });
+      return body;
+    });
+  }
+
+  /** The signing key of a domain: pinned on first use; a different key later is refused until an operator re-pins it. */
+  async #signingKey(tenant: string, d: { domain: string; document: unknown }, opts: ReviewOptions): Promise<{ status: SignatureStatus; key?: Parameters<typeof verifySchemaSignature>[2] }> {
+    let parsed: ReturnType<typeof parseDiscovery>;
+    try {
+      parsed = parseDiscovery(d.document);
+    } catch {
+      return { status: 'no_key' };
+    }
+    if (parsed.revoked.has(parsed.fingerprint)) return { status: 'revoked' };
+    return this.#serial.run(`${tenant}\nkey\n${d.domain}`, async () => {
+      const rec = await this.store.getRecord(tenant, SIGNING_KEY_KIND, d.domain);
+      if (rec) {
+        const pinned = (JSON.parse(rec.body) as { fingerprint: string }).fingerprint;
+        return pinned === parsed.fingerprint ? { status: 'valid', key: parsed.key } : { status: 'key_changed' };
+      }
+      const now = new Date().toISOString();
+      await this.ledger.append(tenant, [{
+        kind: MCP_RECEIPT_KIND, action: 'mcp.key_pin', resource: `schemapin:${d.domain}`, decision: 'allow', reasons: ['signing key pinned on first use'], actor: opts.actor,
+        payload: { domain: d.domain, fingerprint: parsed.fingerprint },
+      }], { system: true, mutations: [{ op: 'putRecord', record: { tenant, kind: SIGNING_KEY_KIND, id: d.domain, state: 'pinned', created_at: now, updated_at: now, body: JSON.stringify({ fingerprint: parsed.fingerprint, pinned_at: now }) } }] });
+      return { status: 'valid', key: parsed.key };
+    });
+  }
+}
+
+function signatureStatus(t: ToolDefinition, signing: { status: SignatureStatus; key?: Parameters<typeof verifySchemaSignature>[2] } | undefined): SignatureStatus {
+  const sig = t._meta?.[SIGNATURE_META_KEY];
+  if (typeof sig !== 'string') return 'unsigned';
+  if (!signing) return 'no_key';
+  if (!signing.key) return signing.status;
+  return verifySchemaSignature(signedToolSchema(t), sig, signing.key) ? 'valid' : 'invalid';
+}

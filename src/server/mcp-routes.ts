@@ -1,0 +1,61 @@
+/**
+ * MCP gateway routes: a remote `warden mcp proxy` (with the agent's passport) submits the tool
+ * lists it sees for review (pinning, poisoning scan, SchemaPin); operators list pins and approve
+ * a blocked tool's new version.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Warden } from '../context.js';
+import { AuthError } from '../errors.js';
+import { MAX_TOOLS, type PinState, type ToolDefinition } from '../mcp/pins.js';
+import type { RequestAuthenticator } from './auth.js';
+
+const reviewBody = {
+  type: 'object',
+  required: ['server', 'tools'],
+  additionalProperties: false,
+  properties: {
+    server: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,31}$' },
+    tools: { type: 'array', maxItems: MAX_TOOLS, items: { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 128 } } } },
+    correlation_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+    discovery: { type: 'object', required: ['domain', 'document'], additionalProperties: false, properties: { domain: { type: 'string', maxLength: 253 }, document: { type: 'object' } } },
+  },
+} as const;
+const approveBody = {
+  type: 'object',
+  required: ['server', 'tool'],
+  additionalProperties: false,
+  properties: { server: { type: 'string', maxLength: 32 }, tool: { type: 'string', maxLength: 128 }, hash: { type: 'string', maxLength: 80 } },
+} as const;
+
+export function registerMcpRoutes(app: FastifyInstance, w: Warden, authn: RequestAuthenticator): void {
+  app.post<{ Body: { server: string; tools: ToolDefinition[]; correlation_id?: string; discovery?: { domain: string; document: unknown } } }>(
+    '/v1/mcp/tools/review',
+    { schema: { body: reviewBody } },
+    async (req) => {
+      const c = await authn.caller(req);
+      if (c.principal.kind !== 'agent') throw new AuthError('agent passport required', { forbidden: true });
+      const tools = await w.pins.review(c.principal.tenant, req.body.server, req.body.tools, {
+        actor: c.actor, correlationId: req.body.correlation_id ?? req.id, ...(req.body.discovery ? { discovery: req.body.discovery } : {}),
+      });
+      return { tools };
+    },
+  );
+
+  app.get<{ Querystring: { state?: PinState } }>(
+    '/v1/mcp/pins',
+    { schema: { querystring: { type: 'object', additionalProperties: false, properties: { state: { type: 'string', enum: ['pinned', 'changed', 'poisoned'] }, tenant: { type: 'string' } } } } },
+    async (req) => {
+      const { principal } = await authn.operator(req, 'policy:read', 'mcp/pins');
+      return { pins: await w.pins.list(principal.tenant, req.query.state) };
+    },
+  );
+
+  app.post<{ Body: { server: string; tool: string; hash?: string } }>(
+    '/v1/mcp/pins/approve',
+    { schema: { body: approveBody } },
+    async (req) => {
+      const { principal, actor } = await authn.operator(req, 'policy:write', 'mcp/pins');
+      return { pin: await w.pins.approve(principal.tenant, req.body.server, req.body.tool, { id: principal.human, actor }, req.body.hash) };
+    },
+  );
+}
