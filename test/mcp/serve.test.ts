@@ -1,0 +1,159 @@
+/**
+ * The other fronts and backends of the MCP gateway, with real processes:
+ * - `warden mcp serve`: streamable HTTP, passport bearer auth, several servers aggregated under
+ *   namespaced names;
+ * - `warden mcp proxy` with WARDEN_PASSPORT against a remote Warden (`warden serve`'s API);
+ * - `warden mcp proxy --manifest`: the server in the sandbox's process tier.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STARTER_POLICY } from '../../src/policy/starter.js';
+import { buildServer } from '../../src/server/app.js';
+import { processTierAvailable } from '../../src/sandbox/process-tier.js';
+import { tempWarden, type TempWarden } from '../helpers/warden.js';
+
+const CLI = join(process.cwd(), 'dist/cli/main.js');
+const FIXTURE = join(process.cwd(), 'test/fixtures/mcp/server.mjs');
+const text = (r: unknown) => ((r as { content: { text: string }[] }).content[0]?.text ?? '');
+
+let t: TempWarden;
+let gateway: ChildProcess;
+let url: string;
+let botToken: string;
+let otherToken: string;
+
+beforeAll(async () => {
+  t = await tempWarden();
+  await t.w.policies.deploy('default', STARTER_POLICY, {});
+  await t.w.agents.create('default', { id: 'bot', capabilities: ['mcp:alpha/*', 'mcp:beta/echo'] });
+  await t.w.agents.create('default', { id: 'other', capabilities: ['mcp:alpha/*'] });
+  botToken = (await t.w.passports.issue('default', 'bot')).token;
+  otherToken = (await t.w.passports.issue('default', 'other')).token;
+  const cfg = join(t.dir, 'gateway.yaml');
+  writeFileSync(cfg, `listen: { host: 127.0.0.1, port: 0 }\nservers:\n  alpha:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(FIXTURE)}]\n  beta:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(FIXTURE)}]\n`);
+  gateway = spawn(process.execPath, [CLI, 'mcp', 'serve', '--data', t.dir, '--config', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  url = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    gateway.stderr?.on('data', (c: Buffer) => {
+      err += c.toString();
+      const m = /at (http:\/\/\S+\/mcp)/.exec(err);
+      if (m) resolve(m[1] as string);
+    });
+    gateway.once('exit', () => reject(new Error(`mcp serve exited: ${err}`)));
+  });
+}, 60_000);
+
+afterAll(async () => {
+  gateway?.kill('SIGTERM');
+  await new Promise((r) => gateway?.once('exit', r));
+  await t?.cleanup();
+});
+
+async function httpClient(token: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  const client = new Client({ name: 'http-test', version: '1.0.0' });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+describe('warden mcp serve (streamable HTTP)', () => {
+  it('aggregates servers under namespaced names, showing each agent only what it may use', async () => {
+    const { client } = await httpClient(botToken);
+    try {
+      const names = (await client.listTools()).tools.map((x) => x.name);
+      expect(names).toContain('alpha__echo');
+      expect(names).toContain('beta__echo');
+      expect(names).not.toContain('beta__fetch_page'); // bot is granted beta/echo only
+      expect(names).not.toContain('alpha__run_command');
+      const r = await client.callTool({ name: 'beta__echo', arguments: { text: 'via http' } });
+      expect(text(r)).toBe('via http');
+      const denied = await client.callTool({ name: 'beta__fetch_page', arguments: { url: 'https://x.test/' } });
+      expect(denied.isError).toBe(true);
+      expect(text(denied)).toMatch(/denied by Warden/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('refuses requests without a valid passport, and another agent cannot use a session', async () => {
+    const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } };
+    const post = (headers: Record<string, string>, body: unknown = init) => fetch(url, {
+      method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body: JSON.stringify(body),
+    });
+    expect((await post({})).status).toBe(401);
+    const forged = `${botToken.slice(0, -4)}AAAA`;
+    expect((await post({ authorization: `Bearer ${forged}` })).status).toBe(401);
+    const { client, transport } = await httpClient(botToken);
+    try {
+      const sessionId = transport.sessionId as string;
+      expect(sessionId).toBeTruthy();
+      const hijack = await post({ authorization: `Bearer ${otherToken}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' }, { jsonrpc: '2.0', id: 2, method: 'tools/list' });
+      expect(hijack.status).toBe(404);
+      const bad = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${botToken}`, 'content-type': 'application/json' }, body: '{not json' });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { code: number } }).error.code).toBe(-32700);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('warden mcp proxy with WARDEN_PASSPORT against a remote Warden', () => {
+  let app: FastifyInstance;
+  let base: string;
+  beforeAll(async () => {
+    app = await buildServer(t.w);
+    base = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => app?.close());
+
+  it('decides, pins and reports over the API with the agent passport', async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, 'mcp', 'proxy', '--url', base, '--name', 'alpha', '--', process.execPath, FIXTURE],
+      env: { PATH: process.env.PATH ?? '', HOME: '/tmp', WARDEN_PASSPORT: otherToken },
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'remote-test', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      const names = (await client.listTools()).tools.map((x) => x.name);
+      expect(names).toContain('echo');
+      expect(names).not.toContain('run_command');
+      expect(text(await client.callTool({ name: 'echo', arguments: { text: 'remote' } }))).toBe('remote');
+      const inbox = await client.callTool({ name: 'read_inbox', arguments: {} });
+      expect(inbox._meta?.['warden/tainted']).toBe(true);
+      expect((await t.w.taint.isTainted('default', 'whatever', 'other'))).toBe(true);
+    } finally {
+      await client.close();
+    }
+    expect((await t.w.pins.get('default', 'alpha', 'echo'))?.state).toBe('pinned');
+  });
+});
+
+describe.skipIf(!processTierAvailable().ok)('warden mcp proxy --manifest (process tier)', () => {
+  it('runs the server as uid 65534 in the sandbox, unable to read /etc/shadow', async () => {
+    const manifest = join(t.dir, 'server.yaml');
+    writeFileSync(manifest, `version: "1.0"\nagent: { name: bot, runtime: node }\ntier: process\npermissions:\n  fs: { read: [${JSON.stringify(process.cwd())}] }\n  memory: 512MB\n  pids: 64\n`);
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, 'mcp', 'proxy', '--data', t.dir, '--agent', 'bot', '--name', 'alpha', '--manifest', manifest, '--', process.execPath, FIXTURE],
+      env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'sandbox-test', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      const r = await client.callTool({ name: 'whoami', arguments: {} });
+      expect(JSON.parse(text(r))).toEqual({ uid: 65534, shadow: 'unreadable' });
+    } finally {
+      await client.close();
+    }
+  });
+});
