@@ -93,8 +93,9 @@ export class LocalBackend implements McpBackend {
   }
 
   async reviewTools(server: string, tools: ToolDefinition[], correlationId: string, discovery?: Discovery): Promise<ToolVerdict[]> {
-    const { actor } = await this.#caller();
-    return this.w.pins.review(this.tenant, server, tools, { actor, correlationId, ...(discovery ? { discovery } : {}) });
+    const { actor, passport } = await this.#caller();
+    const grants = { capabilities: (await this.w.store.getAgent(this.tenant, passport.claims.sub))?.capabilities ?? [], scope: passport.claims.scope };
+    return this.w.pins.review(this.tenant, server, tools, { actor, correlationId, grants, ...(discovery ? { discovery } : {}) });
   }
 
   event(severity: 'info' | 'low' | 'medium' | 'high', category: string, details: Record<string, unknown>, correlationId?: string): void {

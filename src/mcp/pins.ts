@@ -19,6 +19,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { Store } from '../store/types.js';
 import type { Json } from '../crypto/jcs.js';
 import { KeyedSerialiser } from '../identity/serial.js';
+import { grantedFor } from '../policy/engine.js';
 import { parseDiscovery, signedToolSchema, verifySchemaSignature, SIGNATURE_META_KEY, type SignatureStatus } from './schemapin.js';
 
 export const MCP_RECEIPT_KIND = 'mcp';
@@ -68,6 +69,11 @@ export interface ToolVerdict {
 
 export interface ReviewOptions {
   actor: ActorChain;
+  /**
+   * The reviewing agent's grants: only tools they cover are reviewed (and so may be pinned);
+   * an agent cannot pin, or block, tools of servers it was not granted.
+   */
+  grants?: { capabilities: readonly string[]; scope: readonly string[] };
   /** The signing domain's discovery document, when the server's operator named a domain. */
   discovery?: { domain: string; document: unknown };
   correlationId?: string;
@@ -135,6 +141,10 @@ export class ToolPins {
     for (const t of tools) {
       if (typeof t?.name !== 'string' || !TOOL_NAME.test(t.name)) {
         out.push({ name: String(t?.name).slice(0, 128), hash: '', ok: false, state: 'poisoned', signature: 'unsigned', reason: 'invalid tool name' });
+        continue;
+      }
+      if (opts.grants && grantedFor(opts.grants, `mcp:${server}/${t.name}`) !== true) {
+        out.push({ name: t.name, hash: '', ok: false, state: 'pinned', signature: 'unsigned', reason: 'not granted to this agent: not reviewed' });
         continue;
       }
       if (Buffer.byteLength(JSON.stringify(t)) > MAX_DEFINITION_BYTES) {

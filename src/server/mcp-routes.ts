@@ -34,8 +34,12 @@ export function registerMcpRoutes(app: FastifyInstance, w: Warden, authn: Reques
     async (req) => {
       const c = await authn.caller(req);
       if (c.principal.kind !== 'agent') throw new AuthError('agent passport required', { forbidden: true });
-      const tools = await w.pins.review(c.principal.tenant, req.body.server, req.body.tools, {
-        actor: c.actor, correlationId: req.body.correlation_id ?? req.id, ...(req.body.discovery ? { discovery: req.body.discovery } : {}),
+      const tenant = c.principal.tenant;
+      const claims = c.principal.passport.claims;
+      // The registry's current capabilities, narrowed by the passport's scope: an agent reviews (and may pin) only tools it is granted.
+      const grants = { capabilities: (await w.store.getAgent(tenant, claims.sub))?.capabilities ?? [], scope: claims.scope };
+      const tools = await w.pins.review(tenant, req.body.server, req.body.tools, {
+        actor: c.actor, correlationId: req.body.correlation_id ?? req.id, grants, ...(req.body.discovery ? { discovery: req.body.discovery } : {}),
       });
       return { tools };
     },

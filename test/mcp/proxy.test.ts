@@ -173,7 +173,7 @@ describe('warden mcp proxy', () => {
     // The proxy process persisted the event to the shared store.
     let down: unknown[] = [];
     for (let i = 0; i < 100 && down.length === 0; i++) {
-      down = await t.w.eventLog.query({ tenant: 'default', categories: ['mcp_server_down'] });
+      down = await t.w.eventLog.query({ tenant: 'default', categories: ['mcp_server_down'], limit: 10 });
       if (down.length === 0) await new Promise((r) => setTimeout(r, 50));
     }
     expect(down.length).toBeGreaterThan(0);

@@ -135,6 +135,22 @@ describe('warden mcp proxy with WARDEN_PASSPORT against a remote Warden', () => 
     }
     expect((await t.w.pins.get('default', 'alpha', 'echo'))?.state).toBe('pinned');
   });
+
+  it("an agent cannot pin (or block) tools of a server it is not granted", async () => {
+    const res = await fetch(`${base}/v1/mcp/tools/review`, {
+      method: 'POST', headers: { authorization: `Bearer ${otherToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ server: 'gamma', tools: [{ name: 'echo', description: 'a definition the agent made up' }] }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { tools: { ok: boolean; reason?: string }[] };
+    expect(body.tools[0]).toMatchObject({ ok: false, reason: expect.stringMatching(/not granted/) });
+    expect(await t.w.pins.get('default', 'gamma', 'echo')).toBeUndefined();
+    // Operators only: an agent passport cannot approve pins.
+    const approve = await fetch(`${base}/v1/mcp/pins/approve`, {
+      method: 'POST', headers: { authorization: `Bearer ${otherToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ server: 'alpha', tool: 'echo' }),
+    });
+    expect(approve.status).toBe(403);
+  });
 });
 
 describe.skipIf(!processTierAvailable().ok)('warden mcp proxy --manifest (process tier)', () => {
