@@ -193,6 +193,24 @@ export class Gateway {
     return { risk, request };
   }
 
+  /** The pin of an MCP tool (`mcp.request` on `mcp:SERVER/TOOL`): why it is blocked, and its SchemaPin status. Unreadable pins block. */
+  async #pinOf(tenant: string, action: string, resource: string): Promise<{ blocked?: string; signature?: string }> {
+    const pins = this.options.pins;
+    if (!pins || action !== 'mcp.request' || !resource.startsWith('mcp:')) return {};
+    const ref = resource.slice(4);
+    const slash = ref.indexOf('/');
+    try {
+      const pin = slash > 0 ? await pins.get(tenant, ref.slice(0, slash), ref.slice(slash + 1)) : undefined;
+      if (!pin) return {};
+      return {
+        signature: pin.body.signature,
+        ...(pin.state !== 'pinned' ? { blocked: `MCP tool ${ref} is blocked: ${pin.body.pending?.reason ?? pin.state} (warden mcp pins approve ${ref})` } : {}),
+      };
+    } catch (err) {
+      return { blocked: `MCP tool pins unavailable (${err instanceof WardenError ? err.message : 'internal error'}): denied` };
+    }
+  }
+
   /**
    * Which of `resources` policy could let this agent reach with `action` (allow, with conditions
    * or after approval) — for least-privilege listings such as MCP `tools/list`. Nothing is
@@ -213,9 +231,13 @@ export class Gateway {
       return resources.map(() => false);
     }
     if (!active || !agent || agent.state !== 'active') return resources.map(() => false);
-    return resources.map((resource) => {
+    // An MCP tool's pin: a blocked tool is never permitted; its signature status is part of the context.
+    const pinned = await Promise.all(resources.map((resource) => this.#pinOf(tenant, action, resource)));
+    return resources.map((resource, i) => {
+      const pin = pinned[i] as { blocked?: string; signature?: string };
+      if (pin.blocked) return false;
       try {
-        const { request } = this.#policyRequest(caller, agent, action, resource, {});
+        const { request } = this.#policyRequest(caller, agent, action, resource, pin.signature ? { tool_signature: pin.signature } : {});
         request.context = { ...request.context, tainted };
         return this.#evaluate(active.version, active.policy, request).decision !== 'deny';
       } catch {
@@ -287,22 +309,10 @@ export class Gateway {
 
     // 2b. MCP tool pins: a tool whose definition changed since it was pinned (or was flagged as
     // poisoned) is denied whoever asks; the pinned tool's SchemaPin status goes to policy.
-    let toolSignature: string | undefined;
-    const pins = this.options.pins;
-    if (pins && req.action === 'mcp.request' && req.resource.startsWith('mcp:')) {
-      const ref = req.resource.slice(4);
-      const slash = ref.indexOf('/');
-      let blocked: string | undefined;
-      try {
-        const pin = slash > 0 ? await pins.get(tenant, ref.slice(0, slash), ref.slice(slash + 1)) : undefined;
-        if (pin && pin.state !== 'pinned') blocked = `MCP tool ${ref} is blocked: ${pin.body.pending?.reason ?? pin.state} (warden mcp pins approve ${ref})`;
-        if (pin) toolSignature = pin.body.signature;
-      } catch (err) {
-        blocked = `MCP tool pins unavailable (${err instanceof WardenError ? err.message : 'internal error'}): denied`;
-      }
-      if (blocked) {
-        return this.#record(caller, req, id, corr, undefined, { decision: 'deny', policies: [], reasons: [blocked], obligations: [], errors: [] }, { score: 0, level: 'low' }, undefined, { ...more, extra: { tool_pin: 'blocked' } });
-      }
+    const pin = await this.#pinOf(tenant, req.action, req.resource);
+    const toolSignature = pin.signature;
+    if (pin.blocked) {
+      return this.#record(caller, req, id, corr, undefined, { decision: 'deny', policies: [], reasons: [pin.blocked], obligations: [], errors: [] }, { score: 0, level: 'low' }, undefined, { ...more, extra: { tool_pin: 'blocked' } });
     }
 
     // 3. Agent state is enforced by passport verification; the registry adds trust level and type.
