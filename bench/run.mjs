@@ -16,6 +16,7 @@ import { benchInjection } from './injection.mjs';
 import { benchDlp } from './dlp.mjs';
 import { blindEval, rates } from './blind-eval.mjs';
 import { benchSandbox } from './sandbox.mjs';
+import { benchMcp } from './mcp.mjs';
 
 const N = Number(process.env.WARDEN_BENCH_RECEIPTS ?? 50_000);
 const PG_URL = process.env.WARDEN_BENCH_PG_URL ?? process.env.WARDEN_TEST_PG_URL;
@@ -214,6 +215,10 @@ await benchDlp(report);
 // Sandbox cold start per tier (needs root and the tiers' packages; each tier says when it skips).
 console.log('');
 await benchSandbox(report);
+
+// MCP gateway: latency and throughput the proxy adds to a tools/call, start-up with and without the sandbox.
+console.log('');
+await benchMcp(report);
 
 // Merkle root recomputation.
 const leaves = Array.from({ length: 200_000 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));

@@ -3,6 +3,7 @@ import { assertSensitivePaths, type PayloadProtector } from '../crypto/envelope.
 import type { Json } from '../crypto/jcs.js';
 import { BadInputError, StoreError, WardenError } from '../errors.js';
 import type { LogHead, Mutation, ReceiptRow, Store } from '../store/types.js';
+import { isKeyMutation } from '../store/common.js';
 import { Presigner, type PredictedHead, type Presigned } from './presign.js';
 import { newReceiptId, normaliseInput, prepareStatement, BatchSealer, ZERO_HASH_HEX, type PreparedStatement, type Receipt } from './receipt.js';
 
@@ -249,7 +250,8 @@ export class Ledger {
             presigned && matches(h, presigned.base) ? this.#usePresigned(tenant, presigned, batch, out) : this.#build(tenant, h, keys, batch, out),
           );
           batch.forEach((p, i) => p.resolve(out[i] as Receipt[]));
-          if (batch.some((p) => p.options.mutations || p.options.atCommit)) this.keyring.invalidate(tenant);
+          // Only key changes make the cached keyring stale (they also bump the head's key_epoch, which load() checks).
+          if (batch.some((p) => p.options.atCommit || p.options.mutations?.some(isKeyMutation))) this.keyring.invalidate(tenant);
           this.options.onAppended?.(tenant, head);
           if (this.options.onReceipts) {
             try {
