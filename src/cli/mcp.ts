@@ -148,7 +148,7 @@ Clients connect to http://HOST:PORT/mcp with "Authorization: Bearer <agent passp
         namespace: true,
         event: (severity, category, details) => w.events.emit({ tenant: opts.tenant, severity, category, actor: { human: null, agent: null, service: 'warden-mcp-http' }, correlation_id: null, details }),
       });
-      const http = startHttpFront(w, mediator, { maxSessions: cfg.max_sessions, idleTimeoutMs: cfg.session_idle_timeout });
+      const http = startHttpFront(w, mediator, { tenant: opts.tenant, maxSessions: cfg.max_sessions, idleTimeoutMs: cfg.session_idle_timeout });
       const host = opts.host ?? cfg.listen.host;
       const port = opts.port !== undefined ? Number(opts.port) : cfg.listen.port;
       await new Promise<void>((resolve, reject) => {

@@ -50,6 +50,8 @@ export interface FirewallRequest {
   correlationId?: string | undefined;
   untrusted?: readonly UntrustedInput[] | undefined;
   domain?: string | undefined;
+  /** Further hosts the action reaches (e.g. every URL in an MCP tool's arguments): all must be allowed. */
+  destinations?: readonly string[] | undefined;
 }
 
 /** `context.firewall` as policy sees it. */
@@ -283,21 +285,24 @@ export class Firewall {
       block = 'a planted honeytoken appeared in the request: treated as a credential leak';
     }
 
-    // Egress: the destination against the tenant's allowlist (no DNS here; the egress proxy resolves once and connects to the checked address).
-    const host = req.resource.startsWith('http:') ? req.resource.slice(5) : req.domain;
-    if (host !== undefined) {
+    // Egress: every destination against the tenant's allowlist (no DNS here; the egress proxy
+    // resolves once and connects to the checked address). Allowed only if all of them are.
+    const hosts = [req.resource.startsWith('http:') ? req.resource.slice(5) : req.domain, ...(req.destinations ?? [])].filter((h): h is string => h !== undefined);
+    if (hosts.length > 0) {
       const checker = this.#egressFor(this.config.egress.tenants[req.tenant] ? req.tenant : undefined);
-      if (checker) {
-        const v = checker.checkHost(host.replace(/^\[|\]$/g, ''));
-        signals.egress_allowed = v.allowed;
-        findings.push(...v.findings);
-      } else {
-        // No allowlist: nothing is on it (deny-by-default network). Policy decides what that means;
-        // the starter policy only cares for tainted sessions.
-        signals.egress_allowed = false;
-        const ip = parseIp(host.replace(/^\[|\]$/g, ''));
-        const special = ip ? classifyIp(ip) : undefined;
-        if (special) findings.push({ detector: 'egress', type: `ip_${special}`, severity: 'high', message: `destination ${host} is a ${special} address` });
+      for (const host of new Set(hosts)) {
+        if (checker) {
+          const v = checker.checkHost(host.replace(/^\[|\]$/g, ''));
+          if (!v.allowed) signals.egress_allowed = false;
+          findings.push(...v.findings);
+        } else {
+          // No allowlist: nothing is on it (deny-by-default network). Policy decides what that means;
+          // the starter policy only cares for tainted sessions.
+          signals.egress_allowed = false;
+          const ip = parseIp(host.replace(/^\[|\]$/g, ''));
+          const special = ip ? classifyIp(ip) : undefined;
+          if (special) findings.push({ detector: 'egress', type: `ip_${special}`, severity: 'high', message: `destination ${host} is a ${special} address` });
+        }
       }
     }
 

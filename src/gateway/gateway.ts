@@ -25,6 +25,7 @@ export const DECISION_KIND = 'decision';
 /** Memoised policy evaluations kept (least recently used dropped first). */
 const MEMO_SIZE = 10_000;
 const DECISION_ID = /^dec_[A-Za-z0-9_-]{16}$/;
+export const MAX_DESTINATIONS = 32;
 /** A key of the receipt payload that belongs to Warden; an agent's payload may not use it. */
 export const WARDEN_PAYLOAD_KEY = '_warden';
 const COMPUTED_CONTEXT = ['risk', 'risk_level', 'delegated', 'granted', 'human', 'service', 'tainted', 'firewall', 'tool_signature'] as const;
@@ -48,6 +49,8 @@ export interface DecisionRequest {
   correlation_id?: string;
   /** Content the agent took in from outside (tool outputs, fetched pages, e-mails): scanned for prompt injection. */
   untrusted?: UntrustedInput[];
+  /** Hosts the action reaches besides `context.domain` (at most 32): egress is allowed only if every one is. */
+  destinations?: string[];
 }
 
 export interface DecisionResult {
@@ -252,6 +255,9 @@ export class Gateway {
     const id = `dec_${randomId96()}`;
     let corr = original.correlation_id ?? correlationId;
     if (original.payload && Object.hasOwn(original.payload, WARDEN_PAYLOAD_KEY)) throw new BadInputError(`payload.${WARDEN_PAYLOAD_KEY} is reserved for Warden`);
+    if (original.destinations && (original.destinations.length > MAX_DESTINATIONS || original.destinations.some((d) => typeof d !== 'string' || d.length > 253))) {
+      throw new BadInputError(`destinations: at most ${MAX_DESTINATIONS} host names`);
+    }
 
     // 4 (run first). Limits: token buckets per agent and per tenant, before any scanning work.
     // A refusal here keeps no payload: it has not been scanned.
@@ -277,6 +283,7 @@ export class Gateway {
       fw = await this.firewall.inspect({
         tenant, action: original.action, resource: original.resource, payload: original.payload, untrusted: original.untrusted,
         context: original.context, correlationId: original.correlation_id, domain: typeof domain === 'string' ? domain : undefined,
+        destinations: original.destinations,
       });
     } catch (err) {
       if (err instanceof BadInputError) throw err;

@@ -12,7 +12,7 @@
  */
 import type { ApprovalState } from '../approvals/approvals.js';
 import type { Warden } from '../context.js';
-import { AuthError, WardenError } from '../errors.js';
+import { AuthError, BadInputError, WardenError } from '../errors.js';
 import type { DecisionRequest, DecisionResult, OutcomeReport, OutcomeResult } from '../gateway/gateway.js';
 import { actorChainOf, type IssuedPassport, type VerifiedPassport } from '../identity/passports.js';
 import { readCapped } from '../net/read-capped.js';
@@ -120,6 +120,16 @@ export class RemoteBackend implements McpBackend {
     identity: { tenant: string; agent: string },
     private readonly timeoutMs = 65_000,
   ) {
+    let url: URL;
+    try {
+      url = new URL(baseUrl);
+    } catch {
+      throw new BadInputError(`not a URL: ${baseUrl}`);
+    }
+    // The passport is a bearer credential: it travels over TLS, or not beyond this machine.
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname))) {
+      throw new BadInputError(`the Warden URL must be https (plain http only on loopback): ${url.protocol}//${url.hostname}`);
+    }
     this.tenant = identity.tenant;
     this.agent = identity.agent;
   }
@@ -167,7 +177,8 @@ export class RemoteBackend implements McpBackend {
   }
 
   async reviewTools(server: string, tools: ToolDefinition[], correlationId: string, discovery?: Discovery): Promise<ToolVerdict[]> {
-    return (await this.#call<{ tools: ToolVerdict[] }>('POST', '/v1/mcp/tools/review', { server, tools, correlation_id: correlationId, ...(discovery ? { discovery } : {}) })).tools;
+    // Only the domain: the server fetches the key itself.
+    return (await this.#call<{ tools: ToolVerdict[] }>('POST', '/v1/mcp/tools/review', { server, tools, correlation_id: correlationId, ...(discovery ? { discovery: { domain: discovery.domain } } : {}) })).tools;
   }
 
   event(): void {

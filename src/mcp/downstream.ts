@@ -23,6 +23,9 @@ import { LineTransport } from './line-transport.js';
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 60_000;
 const MAX_PAGES = 50;
+const LOG_LINES_PER_S = 100;
+/** A call that keeps sending progress is still ended after this long. */
+const MAX_CALL_MS = 30 * 60_000;
 /** What an unsandboxed stdio server inherits of Warden's environment (nothing else: no secrets). */
 const PASSED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'USER', 'NODE_OPTIONS'];
 
@@ -143,12 +146,35 @@ export class Downstream {
     child.on('error', (err) => {
       this.#lastFailure = err.message;
     });
-    // The server's stderr is its log: passed on, line by line, under its name.
+    // The server's stderr is its log: passed on, line by line, under its name — with control
+    // characters replaced (no forged log lines), the sandbox's secret values masked, and at most
+    // LOG_LINES_PER_S lines a second.
+    const secrets = [...(s.sandbox?.secrets.values() ?? [])].map((v) => v.toString('utf8')).filter((v) => v.length >= 4);
     let partial = '';
+    let window = 0;
+    let inWindow = 0;
+    let dropped = 0;
     child.stderr?.on('data', (c: Buffer) => {
       const lines = (partial + c.toString('utf8')).split('\n');
       partial = (lines.pop() ?? '').slice(-4096);
-      for (const l of lines) if (l) process.stderr.write(`[mcp ${this.name}] ${l.slice(0, 4096)}\n`);
+      for (const l of lines) {
+        if (!l) continue;
+        const now = Math.floor(Date.now() / 1000);
+        if (now !== window) {
+          if (dropped) process.stderr.write(`[mcp ${this.name}] (${dropped} log lines dropped)\n`);
+          window = now;
+          inWindow = 0;
+          dropped = 0;
+        }
+        if (++inWindow > LOG_LINES_PER_S) {
+          dropped++;
+          continue;
+        }
+        // eslint-disable-next-line no-control-regex -- replacing control characters is the point
+        let line = l.slice(0, 4096).replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '?');
+        for (const v of secrets) line = line.split(v).join('[secret]');
+        process.stderr.write(`[mcp ${this.name}] ${line}\n`);
+      }
     });
     const transport = new LineTransport(child.stdout as NonNullable<ChildProcess['stdout']>, child.stdin as NonNullable<ChildProcess['stdin']>);
     child.on('exit', (code, signal) => {
@@ -187,7 +213,7 @@ export class Downstream {
   async callTool(name: string, args: Record<string, unknown>, signal: AbortSignal, onprogress?: (p: { progress: number; total?: number; message?: string }) => void): Promise<CallToolResult> {
     const c = await this.client();
     return (await c.callTool({ name, arguments: args }, undefined, {
-      signal, timeout: this.spec.timeoutMs ?? 60_000, ...(onprogress ? { onprogress, resetTimeoutOnProgress: true } : {}),
+      signal, timeout: this.spec.timeoutMs ?? 60_000, ...(onprogress ? { onprogress, resetTimeoutOnProgress: true, maxTotalTimeout: MAX_CALL_MS } : {}),
     })) as CallToolResult;
   }
 

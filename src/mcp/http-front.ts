@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Warden } from '../context.js';
 import { MAX_PASSPORT_BYTES } from '../identity/passports.js';
@@ -23,7 +24,11 @@ interface Session {
 }
 
 export interface HttpFrontOptions {
+  /** The tenant whose servers (manifests, secrets) this gateway runs: only its agents may use it. */
+  tenant: string;
   maxSessions: number;
+  /** Sessions one agent may hold at once (a share of maxSessions). */
+  maxSessionsPerAgent?: number;
   idleTimeoutMs: number;
 }
 
@@ -69,6 +74,13 @@ export function startHttpFront(w: Warden, mediator: Mediator, options: HttpFront
       jsonRpcError(res, 401, -32001, `passport refused: ${(err as Error).message}`, { 'www-authenticate': 'Bearer error="invalid_token"' });
       return;
     }
+    // The downstream servers run with this tenant's manifests and secrets: no other tenant's agent may use them.
+    if (passport.tenant !== options.tenant) {
+      jsonRpcError(res, 403, -32001, 'this gateway serves another tenant');
+      return;
+    }
+    // Every request acts with its own passport (its scope and actor chain), checked against the session's agent below.
+    (req as IncomingMessage & { auth?: AuthInfo }).auth = { token, clientId: passport.claims.sub, scopes: [...passport.claims.scope] };
     const sessionId = req.headers['mcp-session-id'];
     let body: unknown;
     if (req.method === 'POST') {
@@ -99,11 +111,18 @@ export function startHttpFront(w: Warden, mediator: Mediator, options: HttpFront
       jsonRpcError(res, 400, -32000, 'no session: start with an initialize request');
       return;
     }
-    if (sessions.size >= options.maxSessions) {
-      jsonRpcError(res, 503, -32000, 'too many sessions: try again later');
+    const perAgent = [...sessions.values()].filter((x) => x.agent === passport.claims.sub).length;
+    if (sessions.size >= options.maxSessions || perAgent >= (options.maxSessionsPerAgent ?? Math.max(1, Math.ceil(options.maxSessions / 8)))) {
+      jsonRpcError(res, 503, -32000, 'too many sessions: close one or try again later');
       return;
     }
-    const backend = new LocalBackend(w, passport.tenant, passport.claims.sub, { token, service: 'warden-mcp-http' });
+    const agent = passport.claims.sub;
+    const backendFor = (extra: { authInfo?: AuthInfo }) => {
+      const t = extra.authInfo?.token;
+      // Requests reach a session only after the checks above; without a token nothing is decided.
+      if (t === undefined) throw new Error('no passport on this request');
+      return new LocalBackend(w, options.tenant, agent, { token: t, service: 'warden-mcp-http' });
+    };
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
@@ -113,9 +132,11 @@ export function startHttpFront(w: Warden, mediator: Mediator, options: HttpFront
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
-    const server = mediator.createServer(backend);
+    const server = mediator.createServer(backendFor);
     await server.connect(transport);
     await transport.handleRequest(req, res, body);
+    // An initialize the transport refused (bad headers, …) leaves no session behind.
+    if (!transport.sessionId || !sessions.has(transport.sessionId)) await server.close().catch(() => undefined);
   };
 
   const http = createServer((req, res) => {

@@ -3,33 +3,39 @@
  * downstream servers. Every `tools/call`, `resources/read` and `prompts/get` is a Warden
  * decision (action `mcp.request`, resource `mcp:SERVER/TOOL`, `mcp:SERVER/resource:URI` or
  * `mcp:SERVER/prompt:NAME`) with the arguments as payload (DLP; the redacted arguments are what
- * is sent on), approvals waited for with progress notifications, and the result reported as the
- * decision's outcome, scanned (injection taints the session, DLP redacts or withholds) before
- * the client sees it. `tools/list` shows only pinned, unblocked tools policy could allow.
+ * is sent on), every host named in them checked against the egress allowlist, approvals waited
+ * for with progress notifications, and the result reported as the decision's outcome, scanned
+ * (injection taints the session, DLP redacts or withholds) before the client sees it — error
+ * messages from the server included. Listings show only what is reviewed, unblocked and what
+ * policy could allow.
  */
 import { randomBytes } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema, ErrorCode, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListToolsRequestSchema,
-  McpError, ReadResourceRequestSchema, type CallToolResult, type ServerNotification, type ServerRequest, type Tool,
+  McpError, ReadResourceRequestSchema, type CallToolResult, type GetPromptResult, type Prompt, type ReadResourceResult, type Resource,
+  type ServerNotification, type ServerRequest, type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Json } from '../crypto/jcs.js';
 import { WardenError } from '../errors.js';
-import type { DecisionResult, OutcomeResult } from '../gateway/gateway.js';
+import { MAX_DESTINATIONS, type DecisionResult, type OutcomeResult } from '../gateway/gateway.js';
 import type { McpBackend } from './backend.js';
 import type { Downstream } from './downstream.js';
 import type { ToolVerdict } from './pins.js';
 import { fetchDiscovery } from './discovery.js';
+import { resultSlots, type Slot } from './result-slots.js';
 
 /** The separator of namespaced names: `SERVER__TOOL`. */
 export const NAMESPACE_SEPARATOR = '__';
-/** Obligations the MCP gateway can carry out itself (none yet): any obligation makes the call fail closed. */
-const KNOWN_OBLIGATIONS = new Set<string>();
 const PROGRESS_EVERY_MS = 2_000;
 const MAX_RESOURCE_REF = 200;
+/** Reviews of a server's tools are reused this long per agent (the pipeline checks pins on every call regardless). */
+const REVIEW_TTL_MS = 10_000;
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+/** The Warden backend of a request: fixed for a stdio session, per request (its own passport) over HTTP. */
+export type BackendFor = McpBackend | ((extra: Extra) => McpBackend);
 
 interface Entry {
   server: Downstream;
@@ -51,8 +57,10 @@ export interface MediatorOptions {
 export class Mediator {
   readonly #servers: Map<string, Downstream>;
   readonly #namespace: boolean;
-  /** Per tenant and server: its reviewed tool list (refreshed when the server says it changed). */
-  readonly #catalogue = new Map<string, Promise<Entry[]>>();
+  /** Per server: its tool list as last fetched (until it announces a change or goes down). */
+  readonly #tools = new Map<string, Promise<Tool[]>>();
+  /** Per tenant, agent and server: the review of that list (short-lived). */
+  readonly #reviews = new Map<string, { at: number; entries: Promise<Entry[]> }>();
   readonly #fronts = new Set<Server>();
 
   constructor(
@@ -75,23 +83,25 @@ export class Mediator {
   }
 
   #forget(server: string): void {
-    for (const k of this.#catalogue.keys()) if (k.endsWith(`\n${server}`)) this.#catalogue.delete(k);
+    this.#tools.delete(server);
+    for (const k of this.#reviews.keys()) if (k.endsWith(`\n${server}`)) this.#reviews.delete(k);
   }
 
   /** A new front session: its own MCP server object, Warden backend (the agent) and correlation id (the taint session). */
-  createServer(backend: McpBackend, correlationId = `mcp_${randomBytes(12).toString('base64url')}`): Server {
+  createServer(backendFor: BackendFor, correlationId = `mcp_${randomBytes(12).toString('base64url')}`): Server {
     const server = new Server(
       { name: this.options.name ?? 'warden-mcp-gateway', version: '0.1.0' },
       { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} } },
     );
+    const b = (extra: Extra) => (typeof backendFor === 'function' ? backendFor(extra) : backendFor);
     this.#fronts.add(server);
     server.onclose = () => this.#fronts.delete(server);
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await this.#visibleTools(backend, correlationId) }));
-    server.setRequestHandler(CallToolRequestSchema, async (req, extra) => this.#callTool(backend, req.params.name, req.params.arguments ?? {}, correlationId, extra));
-    server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: (await this.#resources()).map((r) => r.resource) }));
-    server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => this.#readResource(backend, req.params.uri, correlationId, extra));
-    server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: await this.#prompts() }));
-    server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => this.#getPrompt(backend, req.params.name, req.params.arguments ?? {}, correlationId, extra));
+    server.setRequestHandler(ListToolsRequestSchema, async (_req, extra) => ({ tools: await this.#visibleTools(b(extra), correlationId) }));
+    server.setRequestHandler(CallToolRequestSchema, async (req, extra) => this.#callTool(b(extra), req.params.name, req.params.arguments ?? {}, correlationId, extra));
+    server.setRequestHandler(ListResourcesRequestSchema, async (_req, extra) => ({ resources: await this.#visibleResources(b(extra), correlationId) }));
+    server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => this.#readResource(b(extra), req.params.uri, correlationId, extra));
+    server.setRequestHandler(ListPromptsRequestSchema, async (_req, extra) => ({ prompts: await this.#visiblePrompts(b(extra), correlationId) }));
+    server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => this.#getPrompt(b(extra), req.params.name, req.params.arguments ?? {}, correlationId, extra));
     return server;
   }
 
@@ -110,28 +120,39 @@ export class Mediator {
     return server ? { server, name: front.slice(i + NAMESPACE_SEPARATOR.length) } : undefined;
   }
 
-  async #entries(backend: McpBackend, server: Downstream, correlationId: string): Promise<Entry[]> {
-    const key = `${backend.tenant}\n${server.name}`;
-    let p = this.#catalogue.get(key);
+  #toolList(server: Downstream): Promise<Tool[]> {
+    let p = this.#tools.get(server.name);
     if (!p) {
-      p = (async () => {
-        const tools = await server.listTools();
-        const pin = server.spec.schemapin;
-        const discovery = pin ? await fetchDiscovery(pin.domain, pin.discovery_url).catch(() => undefined) : undefined;
-        const verdicts = await backend.reviewTools(server.name, tools as never, correlationId, discovery ? { domain: pin?.domain as string, document: discovery } : undefined);
-        return tools.map((tool, i) => ({ server, tool, verdict: verdicts[i] as ToolVerdict }));
-      })();
-      this.#catalogue.set(key, p);
-      p.catch(() => this.#catalogue.delete(key));
+      p = server.listTools();
+      this.#tools.set(server.name, p);
+      p.catch(() => this.#tools.delete(server.name));
     }
     return p;
+  }
+
+  /** The server's tools as this agent's tenant has reviewed them (pins, poisoning, SchemaPin). */
+  async #entries(backend: McpBackend, server: Downstream, correlationId: string, fresh = false): Promise<Entry[]> {
+    const key = `${backend.tenant}\n${backend.agent}\n${server.name}`;
+    const hit = this.#reviews.get(key);
+    if (hit && !fresh && Date.now() - hit.at < REVIEW_TTL_MS) return hit.entries;
+    const entries = (async () => {
+      const tools = await this.#toolList(server);
+      const pin = server.spec.schemapin;
+      // An unreachable key is reported as such (`no_key`): policy decides, never a silent "unsigned".
+      const discovery = pin ? await fetchDiscovery(pin.domain, pin.discovery_url).catch(() => ({ unavailable: true })) : undefined;
+      const verdicts = await backend.reviewTools(server.name, tools as never, correlationId, pin ? { domain: pin.domain, document: discovery } : undefined);
+      return tools.map((tool, i) => ({ server, tool, verdict: verdicts[i] as ToolVerdict }));
+    })();
+    this.#reviews.set(key, { at: Date.now(), entries });
+    entries.catch(() => this.#reviews.delete(key));
+    return entries;
   }
 
   async #visibleTools(backend: McpBackend, correlationId: string): Promise<Tool[]> {
     const all: Entry[] = [];
     for (const s of this.#servers.values()) {
       try {
-        all.push(...(await this.#entries(backend, s, correlationId)));
+        all.push(...(await this.#entries(backend, s, correlationId, true)));
       } catch (err) {
         // One server down does not hide the others' tools; it is reported.
         process.stderr.write(`warden mcp: cannot list the tools of ${s.name}: ${(err as Error).message}\n`);
@@ -146,39 +167,65 @@ export class Mediator {
     const target = this.#resolve(front);
     if (!target) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${front}`);
     const { server, name } = target;
-    const gate = await this.#decide(backend, `mcp:${server.name}/${name}`, 'tools/call', { arguments: args as Json }, argumentContext(args), correlationId, extra);
+    // Only tools the server listed, and the tenant reviewed, can be called: a name the server
+    // never showed has no pin and no description scan behind it.
+    let entry = (await this.#entries(backend, server, correlationId).catch(() => [] as Entry[])).find((e) => e.tool.name === name);
+    // Unknown or blocked in the cached review: look again (it may be new, or approved since).
+    if (!entry?.verdict.ok) entry = (await this.#entries(backend, server, correlationId, true).catch(() => [] as Entry[])).find((e) => e.tool.name === name);
+    if (!entry) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${front}`);
+    const gate = await this.#decide(backend, `mcp:${server.name}/${name}`, 'tools/call', { arguments: args as Json }, args, correlationId, extra);
     if ('error' in gate) return errorResult(gate.error);
-    const sendArgs = ((gate.decision.firewall?.payload as { arguments?: Record<string, unknown> } | undefined)?.arguments) ?? args;
+    if (!entry.verdict.ok) {
+      // Policy allowed it, but the review did not (not granted, oversized or blocked): not run.
+      await backend.outcome(gate.decision.id, { status: 'aborted', details: { reason: `tool not reviewed: ${entry.verdict.reason ?? entry.verdict.state}` } }).catch(() => undefined);
+      return errorResult(`tool ${front} is blocked by Warden: ${entry.verdict.reason ?? entry.verdict.state} (decision ${gate.decision.id})`);
+    }
+    const sendArgs = redactedArguments(gate.decision) ?? args;
     let result: CallToolResult;
     try {
       result = await server.callTool(name, sendArgs, extra.signal, progressRelay(extra));
     } catch (err) {
-      const why = err instanceof McpError ? err.message : `server ${server.name} failed: ${(err as Error).message}`;
-      await backend.outcome(gate.decision.id, { status: extra.signal.aborted ? 'aborted' : 'failed', details: { error: why.slice(0, 500) } }).catch(() => undefined);
-      return errorResult(`the call failed: ${why} (decision ${gate.decision.id})`);
+      return errorResult(await this.#failure(backend, gate.decision, server, err, extra));
     }
-    const texts = resultTexts(result);
-    const reported = await this.#report(backend, gate.decision, result.isError ? 'failed' : 'succeeded', texts);
+    const slots = resultSlots(result);
+    const reported = await this.#report(backend, gate.decision, result.isError ? 'failed' : 'succeeded', slots);
     if ('error' in reported) return errorResult(reported.error);
-    return applyRedactions(result, reported.result);
+    return reported.result?.tainted ? { ...result, _meta: { ...(result._meta ?? {}), 'warden/tainted': true } } : result;
+  }
+
+  /**
+   * A failed request: the server's error message is text from outside like any result — reported,
+   * scanned, redacted (or withheld) before the agent reads it.
+   */
+  async #failure(backend: McpBackend, d: DecisionResult, server: Downstream, err: unknown, extra: Extra): Promise<string> {
+    const message = err instanceof McpError ? err.message : `server ${server.name} failed: ${(err as Error).message}`;
+    const slot = { text: message.slice(0, 4096) };
+    const out = await backend.outcome(d.id, { status: extra.signal.aborted ? 'aborted' : 'failed', result: { texts: [slot.text] } }).catch(() => undefined);
+    const shown = out === undefined || out.result?.withheld ? '(the error message was withheld by Warden)' : (out.result?.texts?.[0] ?? slot.text);
+    return `the call failed: ${shown} (decision ${d.id})`;
   }
 
   /** A decision, and the wait for its approval when it needs one; `error` says why the call must not proceed. */
   async #decide(
-    backend: McpBackend, resource: string, method: string, payload: Record<string, Json>, context: Record<string, unknown>, correlationId: string, extra: Extra,
+    backend: McpBackend, resource: string, method: string, payload: Record<string, Json>, args: Record<string, unknown>, correlationId: string, extra: Extra,
   ): Promise<{ decision: DecisionResult } | { error: string }> {
     let d: DecisionResult;
     try {
-      d = await backend.decide({ action: 'mcp.request', resource, payload, context: { ...context, method }, correlation_id: correlationId });
+      const hosts = argumentHosts(args);
+      d = await backend.decide({
+        action: 'mcp.request', resource, payload, correlation_id: correlationId,
+        context: { method, arguments: Object.keys(args), ...(hosts[0] !== undefined ? { domain: hosts[0] } : {}) },
+        ...(hosts.length > 1 ? { destinations: hosts.slice(1) } : {}),
+      });
     } catch (err) {
       return { error: `Warden could not decide this call (${err instanceof WardenError ? err.message : (err as Error).message}): denied` };
     }
     const receipt = d.receipt ? ` (receipt ${d.receipt.tenant}#${d.receipt.seq})` : '';
     if (d.decision === 'deny') return { error: `denied by Warden: ${d.reasons.join('; ') || 'no policy allows it'}${receipt}` };
-    const unknown = d.obligations.filter((o) => !KNOWN_OBLIGATIONS.has(o.split(':')[0]?.trim() ?? o));
-    if (unknown.length) {
-      await backend.outcome(d.id, { status: 'aborted', details: { reason: `obligations the MCP gateway cannot apply: ${unknown.join(', ')}` } }).catch(() => undefined);
-      return { error: `allowed only with obligations the MCP gateway cannot apply (${unknown.join(', ')}): not run${receipt}` };
+    if (d.obligations.length) {
+      // The MCP gateway carries out no obligation itself yet: fail closed.
+      await backend.outcome(d.id, { status: 'aborted', details: { reason: `obligations the MCP gateway cannot apply: ${d.obligations.join(', ')}` } }).catch(() => undefined);
+      return { error: `allowed only with obligations the MCP gateway cannot apply (${d.obligations.join(', ')}): not run${receipt}` };
     }
     if (d.decision === 'require_approval') {
       const a = d.approval;
@@ -194,7 +241,9 @@ export class Mediator {
 
   async #awaitApproval(backend: McpBackend, a: NonNullable<DecisionResult['approval']>, extra: Extra): Promise<string> {
     const token = extra._meta?.progressToken;
-    const giveUp = Date.now() + (this.options.approvalWaitMs ?? Math.max(0, Date.parse(a.expires_at) - Date.now()) + 5_000);
+    const expires = Date.parse(a.expires_at);
+    // An unreadable expiry counts as already expired.
+    const giveUp = Date.now() + (this.options.approvalWaitMs ?? (Number.isFinite(expires) ? Math.max(0, expires - Date.now()) + 5_000 : 0));
     let tick = 0;
     for (;;) {
       if (extra.signal.aborted) return 'pending';
@@ -215,20 +264,23 @@ export class Mediator {
     }
   }
 
-  async #report(backend: McpBackend, d: DecisionResult, status: 'succeeded' | 'failed', texts: string[]): Promise<{ result: OutcomeResult['result'] } | { error: string }> {
+  /** Reports the outcome with the result's texts; on success the slots hold the firewall's redacted texts. */
+  async #report(backend: McpBackend, d: DecisionResult, status: 'succeeded' | 'failed', slots: Slot[]): Promise<{ result: OutcomeResult['result'] } | { error: string }> {
     let out: OutcomeResult;
     try {
-      out = await backend.outcome(d.id, { status, result: { texts } });
+      out = await backend.outcome(d.id, { status, result: { texts: slots.map((s) => s.get()) } });
     } catch (err) {
       // The result was not scanned: it does not reach the agent.
       return { error: `the result could not be checked by Warden (${(err as Error).message}): withheld (decision ${d.id})` };
     }
     if (out.result?.withheld) return { error: `the result was withheld by Warden: ${out.result.withheld} (receipt ${out.receipt.tenant}#${out.receipt.seq})` };
+    const redacted = out.result?.texts;
+    if (redacted) slots.forEach((s, i) => s.set(redacted[i] ?? ''));
     return { result: out.result };
   }
 
-  async #resources(): Promise<{ server: Downstream; resource: { uri: string; name: string } & Record<string, unknown> }[]> {
-    const out: { server: Downstream; resource: { uri: string; name: string } & Record<string, unknown> }[] = [];
+  async #resources(): Promise<{ server: Downstream; resource: Resource }[]> {
+    const out: { server: Downstream; resource: Resource }[] = [];
     for (const s of this.#servers.values()) {
       try {
         for (const r of await s.listResources()) out.push({ server: s, resource: r });
@@ -239,51 +291,60 @@ export class Mediator {
     return out;
   }
 
-  async #readResource(backend: McpBackend, uri: string, correlationId: string, extra: Extra) {
+  async #visibleResources(backend: McpBackend, correlationId: string): Promise<Resource[]> {
+    const all = (await this.#resources()).filter((r) => r.resource.uri.length <= MAX_RESOURCE_REF && !hasDotSegment(r.resource.uri));
+    const permitted = all.length ? await backend.permitted('mcp.request', all.map((r) => `mcp:${r.server.name}/resource:${r.resource.uri}`), correlationId) : [];
+    return all.filter((_, i) => permitted[i]).map((r) => r.resource);
+  }
+
+  async #readResource(backend: McpBackend, uri: string, correlationId: string, extra: Extra): Promise<ReadResourceResult> {
+    if (uri.length > MAX_RESOURCE_REF) throw new McpError(ErrorCode.InvalidParams, `resource URI longer than ${MAX_RESOURCE_REF} characters`);
+    // Grants match by prefix: `..` could climb out of a granted prefix, so such URIs are refused.
+    if (hasDotSegment(uri)) throw new McpError(ErrorCode.InvalidParams, 'resource URI with a ".." segment: refused');
     let server = this.#servers.size === 1 ? [...this.#servers.values()][0] : undefined;
     server ??= (await this.#resources()).find((r) => r.resource.uri === uri)?.server;
     if (!server) throw new McpError(ErrorCode.InvalidParams, `Unknown resource: ${uri}`);
-    if (uri.length > MAX_RESOURCE_REF) throw new McpError(ErrorCode.InvalidParams, `resource URI longer than ${MAX_RESOURCE_REF} characters`);
     const gate = await this.#decide(backend, `mcp:${server.name}/resource:${uri}`, 'resources/read', { uri }, {}, correlationId, extra);
     if ('error' in gate) throw new McpError(ErrorCode.InvalidRequest, gate.error);
-    const result = await server.readResource(uri, extra.signal).catch(async (err: Error) => {
-      await backend.outcome(gate.decision.id, { status: 'failed', details: { error: err.message.slice(0, 500) } }).catch(() => undefined);
-      throw new McpError(ErrorCode.InternalError, `server ${server.name} failed: ${err.message}`);
-    });
-    const texts = result.contents.map((c) => ('text' in c && typeof c.text === 'string' ? c.text : ''));
-    const reported = await this.#report(backend, gate.decision, 'succeeded', texts);
+    let result: ReadResourceResult;
+    try {
+      result = await server.readResource(uri, extra.signal);
+    } catch (err) {
+      throw new McpError(ErrorCode.InternalError, await this.#failure(backend, gate.decision, server, err, extra));
+    }
+    const reported = await this.#report(backend, gate.decision, 'succeeded', resultSlots(result));
     if ('error' in reported) throw new McpError(ErrorCode.InvalidRequest, reported.error);
-    const redacted = reported.result?.texts;
-    return redacted ? { ...result, contents: result.contents.map((c, i) => ('text' in c ? { ...c, text: redacted[i] ?? '' } : c)) } : result;
+    return result;
   }
 
-  async #prompts() {
-    const out = [];
+  async #visiblePrompts(backend: McpBackend, correlationId: string): Promise<Prompt[]> {
+    const all: { server: Downstream; prompt: Prompt }[] = [];
     for (const s of this.#servers.values()) {
       try {
-        for (const p of await s.listPrompts()) out.push({ ...p, name: this.#front(s.name, p.name) });
+        for (const p of await s.listPrompts()) all.push({ server: s, prompt: p });
       } catch (err) {
         process.stderr.write(`warden mcp: cannot list the prompts of ${s.name}: ${(err as Error).message}\n`);
       }
     }
-    return out;
+    const permitted = all.length ? await backend.permitted('mcp.request', all.map((p) => `mcp:${p.server.name}/prompt:${p.prompt.name}`), correlationId) : [];
+    return all.filter((_, i) => permitted[i]).map((p) => ({ ...p.prompt, name: this.#front(p.server.name, p.prompt.name) }));
   }
 
-  async #getPrompt(backend: McpBackend, front: string, args: Record<string, string>, correlationId: string, extra: Extra) {
+  async #getPrompt(backend: McpBackend, front: string, args: Record<string, string>, correlationId: string, extra: Extra): Promise<GetPromptResult> {
     const target = this.#resolve(front);
     if (!target) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${front}`);
     const { server, name } = target;
-    const gate = await this.#decide(backend, `mcp:${server.name}/prompt:${name}`, 'prompts/get', { arguments: args }, argumentContext(args), correlationId, extra);
+    const gate = await this.#decide(backend, `mcp:${server.name}/prompt:${name}`, 'prompts/get', { arguments: args }, args, correlationId, extra);
     if ('error' in gate) throw new McpError(ErrorCode.InvalidRequest, gate.error);
-    const result = await server.getPrompt(name, args, extra.signal).catch(async (err: Error) => {
-      await backend.outcome(gate.decision.id, { status: 'failed', details: { error: err.message.slice(0, 500) } }).catch(() => undefined);
-      throw new McpError(ErrorCode.InternalError, `server ${server.name} failed: ${err.message}`);
-    });
-    const texts = result.messages.map((m) => (m.content.type === 'text' ? m.content.text : ''));
-    const reported = await this.#report(backend, gate.decision, 'succeeded', texts);
+    let result: GetPromptResult;
+    try {
+      result = await server.getPrompt(name, (redactedArguments(gate.decision) as Record<string, string> | undefined) ?? args, extra.signal);
+    } catch (err) {
+      throw new McpError(ErrorCode.InternalError, await this.#failure(backend, gate.decision, server, err, extra));
+    }
+    const reported = await this.#report(backend, gate.decision, 'succeeded', resultSlots(result));
     if ('error' in reported) throw new McpError(ErrorCode.InvalidRequest, reported.error);
-    const redacted = reported.result?.texts;
-    return redacted ? { ...result, messages: result.messages.map((m, i) => (m.content.type === 'text' ? { ...m, content: { ...m.content, text: redacted[i] ?? '' } } : m)) } : result;
+    return result;
   }
 
   async close(): Promise<void> {
@@ -296,61 +357,46 @@ function errorResult(text: string): CallToolResult {
   return { isError: true, content: [{ type: 'text', text }] };
 }
 
-/** What policy sees of the arguments: their names, and the host of the first URL among them (egress). */
-export function argumentContext(args: Record<string, unknown>): Record<string, unknown> {
-  const ctx: Record<string, unknown> = { arguments: Object.keys(args).slice(0, 64) };
+/** The arguments DLP redacted or tokenized, when it changed them: what is sent on instead of the agent's. */
+function redactedArguments(d: DecisionResult): Record<string, unknown> | undefined {
+  return (d.firewall?.payload as { arguments?: Record<string, unknown> } | undefined)?.arguments;
+}
+
+const URL_IN_TEXT = /\b(?:https?|wss?|ftp):\/\/([^\s/?#"'<>\\]+)/gi;
+
+/**
+ * Every host named by a URL anywhere in the argument values (deduplicated, in order). More than
+ * the decision API accepts is passed on as is: the decision then fails, closed.
+ */
+export function argumentHosts(args: Record<string, unknown>): string[] {
+  const hosts = new Set<string>();
   const stack: unknown[] = [args];
-  for (let n = 0; stack.length && n < 1000; n++) {
+  while (stack.length > 0 && hosts.size <= MAX_DESTINATIONS) {
     const v = stack.pop();
     if (typeof v === 'string') {
-      const m = /^(https?|wss?|ftp):\/\/([^/?#]+)/i.exec(v.trim());
-      if (m) {
+      for (const m of v.matchAll(URL_IN_TEXT)) {
         try {
-          ctx.domain = new URL(v.trim()).hostname;
-          break;
+          hosts.add(new URL(`http://${m[1] as string}`).hostname);
         } catch {
-          // not a URL after all
+          hosts.add(m[1] as string); // not a valid authority: checked as written (it matches no allowlist)
         }
       }
     } else if (v && typeof v === 'object') {
-      stack.push(...Object.values(v as Record<string, unknown>));
+      stack.push(...Object.values(v as Record<string, unknown>).reverse());
     }
   }
-  return ctx;
+  return [...hosts];
 }
 
-/** The texts of a tool result the firewall scans: text items, embedded text resources, structured content. */
-export function resultTexts(r: CallToolResult): string[] {
-  const texts = (r.content ?? []).map((c) => (c.type === 'text' ? c.text : c.type === 'resource' && 'text' in c.resource ? String(c.resource.text) : ''));
-  if (r.structuredContent !== undefined) texts.push(JSON.stringify(r.structuredContent));
-  return texts;
+function hasDotSegment(uri: string): boolean {
+  return /(^|[/\\])\.\.?([/\\]|$)/.test(uri) || /%2e/i.test(uri);
 }
 
-/** Puts the firewall's redacted texts back where they came from. */
-function applyRedactions(r: CallToolResult, verdict: OutcomeResult['result']): CallToolResult {
-  const texts = verdict?.texts;
-  const meta = verdict?.tainted ? { _meta: { ...(r._meta ?? {}), 'warden/tainted': true } } : {};
-  if (!texts) return { ...r, ...meta };
-  const content = (r.content ?? []).map((c, i) => {
-    if (c.type === 'text') return { ...c, text: texts[i] ?? '' };
-    if (c.type === 'resource' && 'text' in c.resource) return { ...c, resource: { ...c.resource, text: texts[i] ?? '' } };
-    return c;
-  });
-  const n = (r.content ?? []).length;
-  let structured = r.structuredContent;
-  if (structured !== undefined) {
-    try {
-      structured = JSON.parse(texts[n] ?? 'null') as Record<string, unknown>;
-    } catch {
-      structured = { withheld: 'redacted structured content could not be rebuilt' };
-    }
-  }
-  return { ...r, content, ...(structured !== undefined ? { structuredContent: structured } : {}), ...meta };
-}
-
-/** Relays a downstream server's progress to the client, when the client asked for progress. */
+/** Relays a downstream server's progress to the client (numbers only: its messages are unscanned text). */
 function progressRelay(extra: Extra): ((p: { progress: number; total?: number; message?: string }) => void) | undefined {
   const token = extra._meta?.progressToken;
   if (token === undefined) return undefined;
-  return (p) => void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, ...p } }).catch(() => undefined);
+  return (p) => void extra.sendNotification({
+    method: 'notifications/progress', params: { progressToken: token, progress: p.progress, ...(p.total !== undefined ? { total: p.total } : {}) },
+  }).catch(() => undefined);
 }

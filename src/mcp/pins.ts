@@ -53,7 +53,7 @@ export interface PinBody {
   approved_by?: string;
   signature: SignatureStatus;
   /** A definition seen since, waiting for an operator. */
-  pending?: { hash: string; seen_at: string; reason: string; description_excerpt: string };
+  pending?: { hash: string; seen_at: string; reason: string; description_excerpt: string; signature?: SignatureStatus };
 }
 
 export interface ToolVerdict {
@@ -94,18 +94,27 @@ export function toolDigest(t: ToolDefinition): string {
   return `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }
 
-/** Every description and title in a definition, schemas included: poisoning hides in parameter descriptions too. */
+/**
+ * Every string of a definition a model reads — title, description, and in the schemas and
+ * annotations every key and string value (parameter names, descriptions, enums, defaults,
+ * examples): poisoning hides there too.
+ */
 export function describedText(t: ToolDefinition): string {
   const out: string[] = [t.title ?? '', t.description ?? ''];
   const walk = (v: unknown, depth: number) => {
-    if (depth > 32 || !v || typeof v !== 'object') return;
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      if ((k === 'description' || k === 'title') && typeof x === 'string') out.push(x);
-      else walk(x, depth + 1);
+    if (depth > 32 || out.length > 10_000) return;
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
+    else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        out.push(k);
+        walk(x, depth + 1);
+      }
     }
   };
   walk(t.inputSchema, 0);
   walk(t.outputSchema, 0);
+  walk(t.annotations, 0);
   return out.filter(Boolean).join('\n');
 }
 
@@ -148,7 +157,16 @@ export class ToolPins {
         continue;
       }
       if (Buffer.byteLength(JSON.stringify(t)) > MAX_DEFINITION_BYTES) {
-        out.push({ name: t.name, hash: '', ok: false, state: 'poisoned', signature: 'unsigned', reason: `definition larger than ${MAX_DEFINITION_BYTES} bytes` });
+        // Blocked like a poisoned tool, and pinned as such: the pipeline denies it whoever asks.
+        const reason = `its definition is larger than ${MAX_DEFINITION_BYTES} bytes`;
+        out.push(await this.#serial.run(`${tenant}\n${server}\n${t.name}`, async () => {
+          const cur = await this.get(tenant, server, t.name);
+          if (cur?.state !== 'poisoned' || cur.body.pending?.reason !== reason) {
+            const now = new Date().toISOString();
+            await this.#block(tenant, 'poisoned', { server, tool: t.name, hash: cur?.body.hash ?? '', pinned_at: cur?.body.pinned_at ?? now, signature: 'unsigned', pending: { hash: 'oversized', seen_at: now, reason, description_excerpt: '' } }, opts, 'mcp_tool_poisoned');
+          }
+          return { name: t.name, hash: '', ok: false, state: 'poisoned' as const, signature: 'unsigned' as const, reason };
+        }));
         continue;
       }
       out.push(await this.#serial.run(`${tenant}\n${server}\n${t.name}`, () => this.#reviewOne(tenant, server, t, signing, opts)));
@@ -158,7 +176,7 @@ export class ToolPins {
 
   async #reviewOne(
     tenant: string, server: string, t: ToolDefinition,
-    signing: { status: SignatureStatus; key?: Parameters<typeof verifySchemaSignature>[2] } | undefined, opts: ReviewOptions,
+    signing: SigningState | undefined, opts: ReviewOptions,
   ): Promise<ToolVerdict> {
     const hash = toolDigest(t);
     const signature = signatureStatus(t, signing);
@@ -166,23 +184,22 @@ export class ToolPins {
     const now = new Date().toISOString();
     const base = { name: t.name, hash, signature };
     if (cur?.state === 'pinned' && cur.body.hash === hash) {
-      if (cur.body.signature !== signature) await this.#write(tenant, 'pinned', { ...cur.body, signature }, 'mcp.pin_signature', null, [`signature status ${signature}`], opts);
-      return { ...base, ok: true, state: 'pinned' };
-    }
-    if (cur && cur.state !== 'pinned' && cur.body.pending?.hash === hash) {
+      if (cur.body.signature === signature) return { ...base, ok: true, state: 'pinned' };
+      if (cur.body.signature !== 'valid') {
+        // A signature appearing (or failing) is recorded; policy reads the status on every call.
+        await this.#write(tenant, 'pinned', { ...cur.body, signature }, 'mcp.pin_signature', null, [`signature status ${cur.body.signature} → ${signature}`], opts);
+        return { ...base, ok: true, state: 'pinned' };
+      }
+      // A validly signed tool that no longer is: blocked like a changed definition.
+    } else if (cur && cur.state !== 'pinned' && cur.body.pending?.hash === hash) {
+      // Still blocked: only an operator unblocks (going back to the pinned definition does not).
       return { ...base, ok: false, state: cur.state, reason: cur.body.pending.reason };
-    }
-    if (cur && cur.state === 'changed' && cur.body.hash === hash) {
-      // The server went back to the approved definition.
-      const { pending: _p, ...body } = cur.body;
-      await this.#write(tenant, 'pinned', { ...body, signature }, 'mcp.pin_restored', 'allow', ['the tool is back to its pinned definition'], opts);
-      return { ...base, ok: true, state: 'pinned' };
     }
     const poisoned = await this.scanDescription(describedText(t));
     if (!cur) {
       if (poisoned) {
         const reason = `its description was flagged as prompt injection (tool poisoning): ${poisoned}`;
-        await this.#block(tenant, 'poisoned', { server, tool: t.name, hash: '', pinned_at: now, signature, pending: { hash, seen_at: now, reason, description_excerpt: excerpt(t.description) } }, opts, 'mcp_tool_poisoned');
+        await this.#block(tenant, 'poisoned', { server, tool: t.name, hash: '', pinned_at: now, signature, pending: { hash, seen_at: now, reason, description_excerpt: excerpt(t.description), signature } }, opts, 'mcp_tool_poisoned');
         return { ...base, ok: false, state: 'poisoned', reason };
       }
       await this.#write(tenant, 'pinned', { server, tool: t.name, hash, pinned_at: now, signature }, 'mcp.pin', 'allow', ['pinned on first sight'], opts);
@@ -190,9 +207,11 @@ export class ToolPins {
     }
     const reason = poisoned
       ? `its definition changed since it was pinned, and the new description was flagged as prompt injection: ${poisoned}`
-      : 'its definition changed since it was pinned (name, description or schema): an operator must approve the new version';
+      : cur.body.hash === hash
+        ? `its SchemaPin signature was valid when pinned and is now ${signature}: an operator must approve`
+        : 'its definition changed since it was pinned (name, description or schema): an operator must approve the new version';
     const state: PinState = poisoned ? 'poisoned' : 'changed';
-    await this.#block(tenant, state, { ...cur.body, pending: { hash, seen_at: now, reason, description_excerpt: excerpt(t.description) } }, opts, poisoned ? 'mcp_tool_poisoned' : 'mcp_tool_changed');
+    await this.#block(tenant, state, { ...cur.body, pending: { hash, seen_at: now, reason, description_excerpt: excerpt(t.description), signature } }, opts, poisoned ? 'mcp_tool_poisoned' : 'mcp_tool_changed');
     return { ...base, ok: false, state, reason };
   }
 
@@ -229,41 +248,51 @@ export class ToolPins {
       if (cur.state === 'pinned' || !cur.body.pending) throw new WardenError('CONFLICT', `${server}/${tool} is not blocked`);
       if (hash !== undefined && hash !== cur.body.pending.hash) throw new WardenError('CONFLICT', `${server}/${tool}: the pending version is ${cur.body.pending.hash}, not ${hash} (it changed again: review it)`);
       const { pending, ...rest } = cur.body;
-      const body: PinBody = { ...rest, hash: pending.hash, pinned_at: new Date().toISOString(), approved_by: approver.id };
+      const body: PinBody = { ...rest, hash: pending.hash, signature: pending.signature ?? rest.signature, pinned_at: new Date().toISOString(), approved_by: approver.id };
       await this.#write(tenant, 'pinned', body, 'mcp.pin_approve', 'allow', [`approved by ${approver.id}`], { actor: approver.actor });
       return body;
     });
   }
 
-  /** The signing key of a domain: pinned on first use; a different key later is refused until an operator re-pins it. */
-  async #signingKey(tenant: string, d: { domain: string; document: unknown }, opts: ReviewOptions): Promise<{ status: SignatureStatus; key?: Parameters<typeof verifySchemaSignature>[2] }> {
+  /**
+   * The signing key of a domain: pinned (the key itself) on first use. Signatures verify only
+   * against the pinned key; a document presenting another key gives `key_changed`, one listing
+   * the pinned key as revoked gives `revoked`, an unreadable document `no_key`.
+   */
+  async #signingKey(tenant: string, d: { domain: string; document: unknown }, opts: ReviewOptions): Promise<SigningState> {
     let parsed: ReturnType<typeof parseDiscovery>;
     try {
       parsed = parseDiscovery(d.document);
     } catch {
       return { status: 'no_key' };
     }
-    if (parsed.revoked.has(parsed.fingerprint)) return { status: 'revoked' };
     return this.#serial.run(`${tenant}\nkey\n${d.domain}`, async () => {
       const rec = await this.store.getRecord(tenant, SIGNING_KEY_KIND, d.domain);
       if (rec) {
-        const pinned = (JSON.parse(rec.body) as { fingerprint: string }).fingerprint;
-        return pinned === parsed.fingerprint ? { status: 'valid', key: parsed.key } : { status: 'key_changed' };
+        const pinned = JSON.parse(rec.body) as { fingerprint: string; public_key_pem?: string };
+        if (parsed.revoked.has(pinned.fingerprint)) return { status: 'revoked' };
+        if (pinned.fingerprint !== parsed.fingerprint) return { status: 'key_changed' };
+        return { status: 'valid', key: pinned.public_key_pem ? parseDiscovery({ public_key_pem: pinned.public_key_pem }).key : parsed.key };
       }
+      if (parsed.revoked.has(parsed.fingerprint)) return { status: 'revoked' };
       const now = new Date().toISOString();
+      const pem = parsed.key.export({ type: 'spki', format: 'pem' }).toString();
       await this.ledger.append(tenant, [{
         kind: MCP_RECEIPT_KIND, action: 'mcp.key_pin', resource: `schemapin:${d.domain}`, decision: 'allow', reasons: ['signing key pinned on first use'], actor: opts.actor,
         payload: { domain: d.domain, fingerprint: parsed.fingerprint },
-      }], { system: true, mutations: [{ op: 'putRecord', record: { tenant, kind: SIGNING_KEY_KIND, id: d.domain, state: 'pinned', created_at: now, updated_at: now, body: JSON.stringify({ fingerprint: parsed.fingerprint, pinned_at: now }) } }] });
+      }], { system: true, mutations: [{ op: 'putRecord', record: { tenant, kind: SIGNING_KEY_KIND, id: d.domain, state: 'pinned', created_at: now, updated_at: now, body: JSON.stringify({ fingerprint: parsed.fingerprint, public_key_pem: pem, pinned_at: now }) } }] });
       return { status: 'valid', key: parsed.key };
     });
   }
 }
 
-function signatureStatus(t: ToolDefinition, signing: { status: SignatureStatus; key?: Parameters<typeof verifySchemaSignature>[2] } | undefined): SignatureStatus {
+type SigningState = { status: SignatureStatus; key?: Parameters<typeof verifySchemaSignature>[2] };
+
+/** Without a configured signing domain nothing can be verified: `unsigned`. With one, an unsigned tool is `missing`. */
+function signatureStatus(t: ToolDefinition, signing: SigningState | undefined): SignatureStatus {
+  if (!signing) return 'unsigned';
   const sig = t._meta?.[SIGNATURE_META_KEY];
-  if (typeof sig !== 'string') return 'unsigned';
-  if (!signing) return 'no_key';
+  if (typeof sig !== 'string') return 'missing';
   if (!signing.key) return signing.status;
   return verifySchemaSignature(signedToolSchema(t), sig, signing.key) ? 'valid' : 'invalid';
 }

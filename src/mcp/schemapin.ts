@@ -17,7 +17,12 @@ export const SIGNATURE_META_KEY = 'dev.schemapin/signature';
 /** Largest discovery document read. */
 export const MAX_DISCOVERY_BYTES = 64 * 1024;
 
-export type SignatureStatus = 'valid' | 'unsigned' | 'invalid' | 'revoked' | 'key_changed' | 'no_key';
+/**
+ * `unsigned`: no signing domain configured for the server (nothing to verify against);
+ * `missing`: a domain is configured but the tool carries no signature; `no_key`: the domain's
+ * key could not be fetched or read.
+ */
+export type SignatureStatus = 'valid' | 'unsigned' | 'missing' | 'invalid' | 'revoked' | 'key_changed' | 'no_key';
 
 export interface SchemaPinDiscovery {
   public_key_pem: string;

@@ -85,7 +85,7 @@ export const AGENT_CONTEXT: Readonly<Record<string, FieldSpec>> = {
   target_tenant: { type: 'String', doc: 'the tenant the action is aimed at, when it names one' },
   tool_signature: {
     type: 'String',
-    doc: "set by Warden for a pinned MCP tool (mcp.request): its SchemaPin signature status — valid | unsigned | invalid | revoked | key_changed | no_key",
+    doc: "set by Warden for a pinned MCP tool (mcp.request): its SchemaPin signature status — valid | unsigned | missing | invalid | revoked | key_changed | no_key",
   },
   tainted: {
     type: 'Bool', required: true, default: false,

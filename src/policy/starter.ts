@@ -34,13 +34,13 @@ when { ["shell", "exec", "run_command", "bash", "sh", "terminal", "powershell", 
        resource.name like "*shell*" || resource.name like "*Shell*" || resource.name like "*SHELL*" ||
        resource.name like "exec*" || resource.name like "Exec*" || resource.name like "EXEC*" };
 
-// ---- MCP tools whose SchemaPin signature fails (bad signature, revoked or changed key) are
-// refused. Unsigned tools are allowed: most servers sign nothing yet; forbid "unsigned" too
-// where every server you use signs its tools.
+// ---- MCP tools of a server with a SchemaPin signing domain must verify: a bad or missing
+// signature, a revoked, changed or unreachable key is refused. Servers without a signing
+// domain ("unsigned") are allowed: most sign nothing yet.
 @id("forbid-mis-signed-mcp-tools")
-@reason("the MCP tool's SchemaPin signature does not verify (invalid, revoked or changed key)")
+@reason("the MCP tool's SchemaPin signature does not verify (invalid or missing signature; revoked, changed or unreachable key)")
 forbid (principal, action == Warden::Action::"mcp.request", resource)
-when { context has tool_signature && ["invalid", "revoked", "key_changed"].contains(context.tool_signature) };
+when { context has tool_signature && ["invalid", "missing", "revoked", "key_changed", "no_key"].contains(context.tool_signature) };
 
 // ---- Nothing scored critical runs, whoever allows it.
 @id("forbid-critical-risk")

@@ -25,6 +25,7 @@ const decisionBody = {
     payload: { type: 'object', maxProperties: 256 },
     sensitive: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 256 } },
     correlation_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+    destinations: { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 253 } },
     untrusted: {
       type: 'array', maxItems: 16,
       items: {
@@ -68,7 +69,7 @@ const outcomeBody = {
     // What the tool returned: scanned (injection taints the session; DLP redacts) and answered in the redacted form.
     result: {
       type: 'object', required: ['texts'], additionalProperties: false,
-      properties: { texts: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 262_144 } } },
+      properties: { texts: { type: 'array', maxItems: 256, items: { type: 'string', maxLength: 4_194_304 } } },
     },
   },
 } as const;

@@ -1,11 +1,14 @@
 /**
  * MCP gateway routes: a remote `warden mcp proxy` (with the agent's passport) submits the tool
  * lists it sees for review (pinning, poisoning scan, SchemaPin); operators list pins and approve
- * a blocked tool's new version.
+ * a blocked tool's new version. In this mode the definitions come from the agent's side: an
+ * agent can review only tools it is granted, a review never unblocks a tool or weakens a valid
+ * signature, and signing keys are fetched by Warden itself.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Warden } from '../context.js';
 import { AuthError } from '../errors.js';
+import { fetchDiscovery } from '../mcp/discovery.js';
 import { MAX_TOOLS, type PinState, type ToolDefinition } from '../mcp/pins.js';
 import type { RequestAuthenticator } from './auth.js';
 
@@ -17,7 +20,8 @@ const reviewBody = {
     server: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,31}$' },
     tools: { type: 'array', maxItems: MAX_TOOLS, items: { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 128 } } } },
     correlation_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
-    discovery: { type: 'object', required: ['domain', 'document'], additionalProperties: false, properties: { domain: { type: 'string', maxLength: 253 }, document: { type: 'object' } } },
+    // The signing domain only: Warden fetches its key itself (https://DOMAIN/.well-known/schemapin.json), never from the agent.
+    discovery: { type: 'object', required: ['domain'], additionalProperties: false, properties: { domain: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$' } } },
   },
 } as const;
 const approveBody = {
@@ -28,7 +32,7 @@ const approveBody = {
 } as const;
 
 export function registerMcpRoutes(app: FastifyInstance, w: Warden, authn: RequestAuthenticator): void {
-  app.post<{ Body: { server: string; tools: ToolDefinition[]; correlation_id?: string; discovery?: { domain: string; document: unknown } } }>(
+  app.post<{ Body: { server: string; tools: ToolDefinition[]; correlation_id?: string; discovery?: { domain: string } } }>(
     '/v1/mcp/tools/review',
     { schema: { body: reviewBody } },
     async (req) => {
@@ -38,8 +42,10 @@ export function registerMcpRoutes(app: FastifyInstance, w: Warden, authn: Reques
       const claims = c.principal.passport.claims;
       // The registry's current capabilities, narrowed by the passport's scope: an agent reviews (and may pin) only tools it is granted.
       const grants = { capabilities: (await w.store.getAgent(tenant, claims.sub))?.capabilities ?? [], scope: claims.scope };
+      const domain = req.body.discovery?.domain;
+      const document = domain ? await fetchDiscovery(domain).catch(() => ({ unavailable: true })) : undefined;
       const tools = await w.pins.review(tenant, req.body.server, req.body.tools, {
-        actor: c.actor, correlationId: req.body.correlation_id ?? req.id, grants, ...(req.body.discovery ? { discovery: req.body.discovery } : {}),
+        actor: c.actor, correlationId: req.body.correlation_id ?? req.id, grants, ...(domain ? { discovery: { domain, document } } : {}),
       });
       return { tools };
     },

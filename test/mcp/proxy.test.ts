@@ -71,7 +71,7 @@ afterAll(async () => {
 describe('warden mcp proxy', () => {
   it('lists only the tools policy could allow (the generic command tool is hidden)', async () => {
     const names = (await client.listTools()).tools.map((x) => x.name).sort();
-    expect(names).toEqual(['crash', 'echo', 'fetch_page', 'leak', 'read_inbox', 'whoami']);
+    expect(names).toEqual(['crash', 'echo', 'fail_loudly', 'fetch_page', 'leak', 'read_inbox', 'whoami']);
   });
 
   it('an allowed call succeeds and yields verifiable decision and outcome receipts', async () => {
@@ -104,6 +104,18 @@ describe('warden mcp proxy', () => {
     expect(text(r)).toMatch(/REDACTED/);
     const lines = await exportLines(t.w);
     expect(lines.some((l) => l.includes(SECRET))).toBe(false);
+  });
+
+  it("scans a server's error message like a result: the secret in it is redacted", async () => {
+    const r = await client.callTool({ name: 'fail_loudly', arguments: {} });
+    expect(r.isError).toBe(true);
+    expect(text(r)).toMatch(/the call failed: .*backend rejected token/);
+    expect(text(r)).not.toContain(SECRET);
+  });
+
+  it('a tool name the server never listed is a JSON-RPC error, never forwarded', async () => {
+    await expect(client.callTool({ name: 'hidden_admin_tool', arguments: {} })).rejects.toThrow(/Unknown tool/);
+    expect((await receipts()).some((x) => x.resource === 'mcp:fixture/hidden_admin_tool')).toBe(false);
   });
 
   it('an approval-gated call waits (with progress) and completes after approval', async () => {

@@ -81,6 +81,41 @@ describe('warden mcp serve (streamable HTTP)', () => {
     }
   });
 
+  it("refuses another tenant's agents: the servers run with this tenant's manifests and secrets", async () => {
+    await t.w.ensureTenant('other');
+    await t.w.agents.create('other', { id: 'intruder', capabilities: ['mcp:alpha/*'] });
+    const foreign = (await t.w.passports.issue('other', 'intruder')).token;
+    const res = await fetch(url, {
+      method: 'POST', headers: { authorization: `Bearer ${foreign}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+    });
+    expect(res.status).toBe(403);
+  });
+
+  it('each request acts with its own passport: a narrowed passport cannot ride on a broad session', async () => {
+    const narrow = (await t.w.passports.issue('default', 'bot', { scope: ['mcp:beta/echo'] })).token;
+    let current = botToken;
+    const transport = new StreamableHTTPClientTransport(new URL(url), {
+      fetch: (input, init) => {
+        const headers = new Headers(init?.headers);
+        headers.set('authorization', `Bearer ${current}`);
+        return fetch(input, { ...init, headers });
+      },
+    });
+    const client = new Client({ name: 'scoped', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      expect(text(await client.callTool({ name: 'alpha__echo', arguments: { text: 'broad' } }))).toBe('broad');
+      current = narrow;
+      const r = await client.callTool({ name: 'alpha__echo', arguments: { text: 'narrow' } });
+      expect(r.isError).toBe(true);
+      expect(text(r)).toMatch(/denied by Warden/);
+    } finally {
+      current = botToken;
+      await client.close();
+    }
+  });
+
   it('refuses requests without a valid passport, and another agent cannot use a session', async () => {
     const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } };
     const post = (headers: Record<string, string>, body: unknown = init) => fetch(url, {
@@ -134,6 +169,14 @@ describe('warden mcp proxy with WARDEN_PASSPORT against a remote Warden', () => 
       await client.close();
     }
     expect((await t.w.pins.get('default', 'alpha', 'echo'))?.state).toBe('pinned');
+  });
+
+  it('the review API takes a signing domain, never a key document from the agent', async () => {
+    const res = await fetch(`${base}/v1/mcp/tools/review`, {
+      method: 'POST', headers: { authorization: `Bearer ${otherToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ server: 'alpha', tools: [{ name: 'echo' }], discovery: { domain: 'evil.test', document: { public_key_pem: 'x' } } }),
+    });
+    expect(res.status).toBe(400);
   });
 
   it("an agent cannot pin (or block) tools of a server it is not granted", async () => {
