@@ -163,7 +163,7 @@ export class ToolPins {
           const cur = await this.get(tenant, server, t.name);
           if (cur?.state !== 'poisoned' || cur.body.pending?.reason !== reason) {
             const now = new Date().toISOString();
-            await this.#block(tenant, 'poisoned', { server, tool: t.name, hash: cur?.body.hash ?? '', pinned_at: cur?.body.pinned_at ?? now, signature: 'unsigned', pending: { hash: 'oversized', seen_at: now, reason, description_excerpt: '' } }, opts, 'mcp_tool_poisoned');
+            await this.#block(tenant, 'poisoned', { server, tool: t.name, hash: cur?.body.hash ?? '', pinned_at: cur?.body.pinned_at ?? now, signature: 'unsigned', pending: { hash: 'oversized', seen_at: now, reason, description_excerpt: '' } }, opts, 'mcp_tool_poisoned', cur?.state);
           }
           return { name: t.name, hash: '', ok: false, state: 'poisoned' as const, signature: 'unsigned' as const, reason };
         }));
@@ -187,7 +187,7 @@ export class ToolPins {
       if (cur.body.signature === signature) return { ...base, ok: true, state: 'pinned' };
       if (cur.body.signature !== 'valid') {
         // A signature appearing (or failing) is recorded; policy reads the status on every call.
-        await this.#write(tenant, 'pinned', { ...cur.body, signature }, 'mcp.pin_signature', null, [`signature status ${cur.body.signature} → ${signature}`], opts);
+        await this.#write(tenant, 'pinned', { ...cur.body, signature }, 'mcp.pin_signature', null, [`signature status ${cur.body.signature} → ${signature}`], opts, 'pinned');
         return { ...base, ok: true, state: 'pinned' };
       }
       // A validly signed tool that no longer is: blocked like a changed definition.
@@ -211,19 +211,20 @@ export class ToolPins {
         ? `its SchemaPin signature was valid when pinned and is now ${signature}: an operator must approve`
         : 'its definition changed since it was pinned (name, description or schema): an operator must approve the new version';
     const state: PinState = poisoned ? 'poisoned' : 'changed';
-    await this.#block(tenant, state, { ...cur.body, pending: { hash, seen_at: now, reason, description_excerpt: excerpt(t.description), signature } }, opts, poisoned ? 'mcp_tool_poisoned' : 'mcp_tool_changed');
+    await this.#block(tenant, state, { ...cur.body, pending: { hash, seen_at: now, reason, description_excerpt: excerpt(t.description), signature } }, opts, poisoned ? 'mcp_tool_poisoned' : 'mcp_tool_changed', cur.state);
     return { ...base, ok: false, state, reason };
   }
 
-  async #block(tenant: string, state: PinState, body: PinBody, opts: ReviewOptions, category: string): Promise<void> {
-    const r = await this.#write(tenant, state, body, state === 'poisoned' ? 'mcp.pin_poisoned' : 'mcp.pin_changed', 'deny', [body.pending?.reason ?? state], opts);
+  async #block(tenant: string, state: PinState, body: PinBody, opts: ReviewOptions, category: string, expect?: PinState): Promise<void> {
+    const r = await this.#write(tenant, state, body, state === 'poisoned' ? 'mcp.pin_poisoned' : 'mcp.pin_changed', 'deny', [body.pending?.reason ?? state], opts, expect);
     this.events.emit({
       tenant, severity: 'high', category, actor: opts.actor, correlation_id: opts.correlationId ?? null, receipt: { tenant, seq: r.seq },
       details: { server: body.server, tool: body.tool, pinned_hash: body.hash, new_hash: body.pending?.hash ?? null, reason: body.pending?.reason ?? state },
     });
   }
 
-  async #write(tenant: string, state: PinState, body: PinBody, action: string, decision: 'allow' | 'deny' | null, reasons: string[], opts: ReviewOptions & { approver?: string }): Promise<{ seq: number }> {
+  /** `expect`: the state read before (compare-and-set across processes; a concurrent change makes this write fail, closed). */
+  async #write(tenant: string, state: PinState, body: PinBody, action: string, decision: 'allow' | 'deny' | null, reasons: string[], opts: ReviewOptions, expect?: PinState): Promise<{ seq: number }> {
     const now = new Date().toISOString();
     const id = pinId(body.server, body.tool);
     const [r] = await this.ledger.append(tenant, [{
@@ -232,7 +233,7 @@ export class ToolPins {
       payload: { server: body.server, tool: body.tool, state, hash: body.hash, signature: body.signature, ...(body.pending ? { pending_hash: body.pending.hash } : {}) } as Record<string, Json>,
     }], {
       system: true,
-      mutations: [{ op: 'putRecord', record: { tenant, kind: PIN_KIND, id, state, created_at: now, updated_at: now, body: JSON.stringify(body) } }],
+      mutations: [{ op: 'putRecord', record: { tenant, kind: PIN_KIND, id, state, created_at: now, updated_at: now, body: JSON.stringify(body) }, ...(expect ? { expectState: expect } : {}) }],
     });
     return r as { seq: number };
   }
@@ -249,7 +250,7 @@ export class ToolPins {
       if (hash !== undefined && hash !== cur.body.pending.hash) throw new WardenError('CONFLICT', `${server}/${tool}: the pending version is ${cur.body.pending.hash}, not ${hash} (it changed again: review it)`);
       const { pending, ...rest } = cur.body;
       const body: PinBody = { ...rest, hash: pending.hash, signature: pending.signature ?? rest.signature, pinned_at: new Date().toISOString(), approved_by: approver.id };
-      await this.#write(tenant, 'pinned', body, 'mcp.pin_approve', 'allow', [`approved by ${approver.id}`], { actor: approver.actor });
+      await this.#write(tenant, 'pinned', body, 'mcp.pin_approve', 'allow', [`approved by ${approver.id}`], { actor: approver.actor }, cur.state);
       return body;
     });
   }
