@@ -210,7 +210,7 @@ export class Ledger {
 
   async #start(tenant: string, batch: Pending[], predicted: PredictedHead | undefined): Promise<InFlight> {
     const count = batch.reduce((n, p) => n + p.items.length, 0);
-    if (!predicted || count < PRESIGN_MIN || batch[0]?.options.mutations || batch[0]?.options.signer || batch[0]?.options.atCommit) return { batch };
+    if (!predicted || count < PRESIGN_MIN || !groupable(batch[0])) return { batch };
     try {
       const keys = await this.keyring.load(tenant);
       if (keys.epoch !== predicted.epoch) return { batch };
@@ -226,12 +226,12 @@ export class Ledger {
   /** A request that changes keys commits alone; others are grouped up to batchMax receipts. */
   #takeBatch(queue: Pending[]): Pending[] {
     const first = queue.shift() as Pending;
-    if (first.options.mutations || first.options.signer || first.options.atCommit) return [first];
+    if (!groupable(first)) return [first];
     const batch = [first];
     let count = first.items.length;
     while (queue.length > 0) {
       const next = queue[0] as Pending;
-      if (next.options.mutations || next.options.signer || next.options.atCommit || count + next.items.length > this.options.batchMax) break;
+      if (!groupable(next) || count + next.items.length > this.options.batchMax) break;
       batch.push(queue.shift() as Pending);
       count += next.items.length;
     }
@@ -274,6 +274,13 @@ export class Ledger {
     } catch (err) {
       const failure =
         err instanceof WardenError ? err : new StoreError(`append failed: ${(err as Error).message}`, { cause: err });
+      // A conditional state change of one caller failed the shared transaction (nothing was
+      // written): commit the batch again one caller at a time, so only that caller fails.
+      if (batch.length > 1 && (failure.code === 'CONFLICT' || failure.code === 'NOT_FOUND') && batch.some((p) => p.options.mutations?.some((m) => m.op === 'putRecord' && m.expectState !== undefined))) {
+        let head: LogHead | undefined;
+        for (const p of batch) head = (await this.#commit(tenant, [p], undefined)) ?? head;
+        return head;
+      }
       batch.forEach((p) => p.reject(failure));
       return undefined;
     }
@@ -294,7 +301,7 @@ export class Ledger {
         prev = leafHash.toString('hex');
         k++;
       }
-      mutations.push(...recordsOf(pending, out[i] as Receipt[]));
+      mutations.push(...(pending.options.mutations ?? []), ...recordsOf(pending, out[i] as Receipt[]));
     });
     return { rows, mutations };
   }
@@ -308,7 +315,9 @@ export class Ledger {
     const signer = planned?.signer ?? keys.active('receipt');
     // A receipt's ts must fall inside its key's validity window even if clocks step back.
     const now = planned?.ts ?? maxIso(new Date().toISOString(), signer.record.not_before);
-    let mutations = planned?.mutations;
+    // Grouped appends bring their own state changes; a key change is always alone in its batch.
+    let mutations: Mutation[] | undefined = batch.length === 1 ? planned?.mutations : batch.flatMap((p) => p.options.mutations ?? []);
+    if (mutations?.length === 0) mutations = undefined;
     if (planned?.atCommit) {
       const plan = planned.atCommit(now);
       const { items, protect } = this.#prepareSync(plan.inputs, planned);
@@ -334,6 +343,17 @@ export class Ledger {
     });
     return mutations ? { rows, mutations } : { rows };
   }
+}
+
+/**
+ * Whether an append may share a transaction with others: plain receipts, and receipts with
+ * state-record changes (`putRecord`, conditional or not). Key changes, fixed signers or
+ * timestamps commit alone. A conditional change that fails aborts the shared transaction;
+ * the batch is then committed again one append at a time, so only that caller fails.
+ */
+function groupable(p: Pending | undefined): boolean {
+  const o = p?.options;
+  return !!o && !o.signer && !o.atCommit && o.expectEpoch === undefined && o.ts === undefined && (o.mutations ?? []).every((m) => m.op === 'putRecord');
 }
 
 /** Batches smaller than this sign inline: a thread round trip would only add latency. */

@@ -27,6 +27,32 @@ for (const driver of drivers()) {
       expect(verifyAll(lines, await trustOf(t.w))).toBe(4);
     });
 
+    it('groups appends with state changes; a failed conditional change fails only its own caller', async () => {
+      t = await tempWarden(driver);
+      const now = new Date().toISOString();
+      const rec = (id: string, state: string) => ({ tenant: 'default', kind: 'test_state', id, state, created_at: now, updated_at: now, body: '{}' });
+      await t.w.ledger.append('default', [event(0)], { mutations: [{ op: 'putRecord', record: rec('a', 'open') }] });
+      // Appends carrying state changes share transactions (one fsync for many).
+      const spy = vi.spyOn(t.w.store, 'append');
+      await Promise.all(Array.from({ length: 20 }, (_, i) => t.w.ledger.append('default', [event(i + 100)], { mutations: [{ op: 'putRecord', record: rec(`g${i}`, 'open') }] })));
+      expect(spy.mock.calls.length).toBeLessThan(20);
+      const calls = [
+        ...Array.from({ length: 10 }, (_, i) => t.w.ledger.append('default', [event(i + 1)], { mutations: [{ op: 'putRecord', record: rec(`r${i}`, 'open') }] })),
+        // Expects a state the record is not in: this caller alone must fail.
+        t.w.ledger.append('default', [event(99)], { mutations: [{ op: 'putRecord', record: rec('a', 'closed'), expectState: 'closed' }] }),
+        ...Array.from({ length: 10 }, (_, i) => t.w.ledger.append('default', [event(i + 20)])),
+      ];
+      const settled = await Promise.allSettled(calls);
+      expect(settled.filter((r) => r.status === 'rejected').length).toBe(1);
+      expect((settled[10] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONFLICT' });
+      expect((await t.w.store.getRecord('default', 'test_state', 'a'))?.state).toBe('open');
+      for (let i = 0; i < 10; i++) expect((await t.w.store.getRecord('default', 'test_state', `r${i}`))?.state).toBe('open');
+      // 40 appends committed; the chain has no gap and verifies.
+      const lines = await exportLines(t.w);
+      expect(verifyAll(lines, await trustOf(t.w))).toBe(lines.length);
+      expect(lines.length).toBe(3 + 1 + 20 + 20);
+    });
+
     it('never forks, skips or reuses a seq under concurrent appends, and groups commits', async () => {
       t = await tempWarden(driver);
       const spy = vi.spyOn(t.w.store, 'append');
