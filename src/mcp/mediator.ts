@@ -29,6 +29,7 @@ import { resultSlots, type Slot } from './result-slots.js';
 /** The separator of namespaced names: `SERVER__TOOL`. */
 export const NAMESPACE_SEPARATOR = '__';
 const PROGRESS_EVERY_MS = 2_000;
+const MAX_WAITING_PER_AGENT = 16;
 const MAX_RESOURCE_REF = 200;
 /** Reviews of a server's tools are reused this long per agent (the pipeline checks pins on every call regardless). */
 const REVIEW_TTL_MS = 10_000;
@@ -62,6 +63,8 @@ export class Mediator {
   /** Per tenant, agent and server: the review of that list (short-lived). */
   readonly #reviews = new Map<string, { at: number; entries: Promise<Entry[]> }>();
   readonly #fronts = new Set<Server>();
+  /** Calls waiting for an approval, per tenant and agent (bounded: each holds a request open). */
+  readonly #waiting = new Map<string, number>();
 
   constructor(
     servers: Downstream[],
@@ -230,7 +233,21 @@ export class Mediator {
     if (d.decision === 'require_approval') {
       const a = d.approval;
       if (!a) return { error: `approval required but none was created${receipt}` };
-      const state = await this.#awaitApproval(backend, a, extra);
+      const key = `${backend.tenant}\n${backend.agent}`;
+      const waiting = this.#waiting.get(key) ?? 0;
+      if (waiting >= MAX_WAITING_PER_AGENT) {
+        await backend.outcome(d.id, { status: 'aborted', details: { reason: 'too many calls of this agent waiting for approval' } }).catch(() => undefined);
+        return { error: `approval ${a.id} is pending, but ${waiting} calls of this agent already wait for approval: not waiting (ask again once they are resolved)${receipt}` };
+      }
+      this.#waiting.set(key, waiting + 1);
+      let state: string;
+      try {
+        state = await this.#awaitApproval(backend, a, extra);
+      } finally {
+        const n = (this.#waiting.get(key) ?? 1) - 1;
+        if (n > 0) this.#waiting.set(key, n);
+        else this.#waiting.delete(key);
+      }
       if (state !== 'approved') {
         if (state === 'pending') await backend.outcome(d.id, { status: 'aborted', details: { reason: 'the client stopped waiting for the approval' } }).catch(() => undefined);
         return { error: `approval ${a.id} ${state === 'pending' ? 'was not given in time' : `was ${state}`}: the call is denied${receipt}` };
