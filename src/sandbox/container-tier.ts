@@ -24,7 +24,7 @@
  * hierarchy beside them), which is what this tier was built on; on pure v2 hosts crun would
  * do. `--no-pivot` is never used: without pivot_root a process can chroot back out of the root.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync,
@@ -198,7 +198,10 @@ function defaultBundleRoot(): string {
  */
 function writeBundle(dir: string, config: OciConfig, rootHostId: number | undefined): void {
   const rootfs = join(dir, 'rootfs');
+  // Modes are set explicitly: the CLI runs with umask 077, and 0700 mount points would lock the
+  // sandbox's uid (and, with a user namespace, container root) out of its own root.
   for (const d of ['proc', 'dev', 'tmp', 'work', 'usr', 'etc']) mkdirSync(join(rootfs, d), { recursive: true, mode: 0o755 });
+  for (const d of ['', 'proc', 'dev', 'work', 'usr', 'etc']) chmodSync(join(rootfs, d), 0o755);
   // runc gives a tmpfs the mode of the directory it covers, whatever the mount options say.
   chmodSync(join(rootfs, 'tmp'), 0o1777);
   for (const [link, target] of [['bin', 'usr/bin'], ['sbin', 'usr/sbin'], ['lib', 'usr/lib'], ['lib64', 'usr/lib64']] as const) {
@@ -207,6 +210,7 @@ function writeBundle(dir: string, config: OciConfig, rootHostId: number | undefi
   writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n', { mode: 0o644 });
   writeFileSync(join(rootfs, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n', { mode: 0o644 });
   writeFileSync(join(rootfs, 'etc', 'hosts'), '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost\n', { mode: 0o644 });
+  for (const f of ['passwd', 'group', 'hosts']) chmodSync(join(rootfs, 'etc', f), 0o644);
   if (rootHostId !== undefined) {
     // Container root must reach the rootfs through the bundle; config.json (with the environment) stays host root's.
     const own = (p: string) => {
@@ -242,7 +246,27 @@ function runcCmd(runc: string, args: string[]): Promise<{ code: number | null; s
  * // r.stdout.toString() === '65534\n'
  * ```
  */
-export async function runContainerTier(spec: ContainerRunSpec): Promise<ContainerRunResult> {
+/** A container-tier sandbox that has been started (see {@link launchContainerTier}). */
+export interface LaunchedContainer {
+  runId: string;
+  containerId: string;
+  userNamespace: boolean;
+  /** `runc run`: the container's stdin, stdout and stderr are its pipes. */
+  child: ChildProcessWithoutNullStreams;
+  /** Kills the container (retrying while runc is still creating it); the first reason sticks. */
+  kill(why: KillReason): void;
+  killed(): KillReason | null;
+  usage(): CgroupUsage;
+  /** After `child` has closed: deletes the container and its bundle (config.json holds secrets). Idempotent. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Starts one command in the container tier and returns at once, its stdio as pipes: for
+ * long-lived tools (an MCP server over stdio) as well as for {@link runContainerTier}. The
+ * caller owns the lifetime: kill, wait for `child` to close, then `cleanup()`.
+ */
+export function launchContainerTier(spec: Omit<ContainerRunSpec, 'stdin' | 'maxOutputBytes'>): LaunchedContainer {
   const available = containerTierAvailable();
   if (!available.ok) throw new WardenError('FORBIDDEN', `container tier unavailable: ${available.reason}`);
   const runc = runcPath() as string;
@@ -269,29 +293,38 @@ export async function runContainerTier(spec: ContainerRunSpec): Promise<Containe
     seccomp: buildOciSeccompProfile(spec.seccompOptions),
     ...(rootHostId !== undefined ? { userNamespace: { rootHostId } } : {}),
   });
-  const maxOut = spec.maxOutputBytes ?? DEFAULT_OUTPUT;
-
   const bundleRoot = realpathSync(spec.bundleRoot ?? defaultBundleRoot());
   // In a user namespace, container root (an unprivileged host id) must be able to walk to the rootfs.
   if (userNamespace && !searchableByOthers(bundleRoot)) throw new BadInputError(`bundle root ${bundleRoot} is not searchable by other users (o+x on it and every parent), which a user-namespaced run needs`);
   const bundle = mkdtempSync(join(bundleRoot, 'warden-bundle-'));
   chmodSync(bundle, 0o700);
-  const started = performance.now();
-  let removed = false;
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () => {
+    // Also when setup failed part-way: no container or bundle (with the secrets in config.json) is left behind.
+    cleaned ??= removeContainer(runc, containerId, mode, cgroupsPath).finally(() => rmSync(bundle, { recursive: true, force: true }));
+    return cleaned;
+  };
+  let child: ChildProcessWithoutNullStreams;
   try {
     writeBundle(bundle, config, rootHostId);
-    const child = spawn(runc, ['run', '--keep', '--bundle', bundle, containerId], {
+    child = spawn(runc, ['run', '--keep', '--bundle', bundle, containerId], {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true, // its own process group: a last-resort kill reaches runc and nothing else
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(spec.stdin ?? Buffer.alloc(0));
-
-    let killed: KillReason | null = null;
-    let grace: NodeJS.Timeout | undefined;
-    let exited = false;
-    const kill = (why: KillReason) => {
+  } catch (err) {
+    void cleanup();
+    throw err;
+  }
+  child.stdin.on('error', () => undefined);
+  let killed: KillReason | null = null;
+  let exited = false;
+  child.on('close', () => {
+    exited = true;
+  });
+  return {
+    runId, containerId, userNamespace, child,
+    kill(why) {
       if (killed) return;
       killed = why;
       // `runc kill` fails while the container is still being created; keep trying until runc
@@ -303,38 +336,45 @@ export async function runContainerTier(spec: ContainerRunSpec): Promise<Containe
         setTimeout(() => void attempt(), 50).unref();
       };
       void attempt();
-      grace = setTimeout(() => {
+      setTimeout(() => {
         // runc itself wedged: kill its process group (the container's processes are in the cgroup, killed above).
-        if (child.pid) tryKill(-child.pid);
-      }, RUNC_GRACE_MS);
-    };
-    const stdout = collectCapped(child.stdout, maxOut, () => kill('output'));
-    const stderr = collectCapped(child.stderr, maxOut, () => kill('output'));
-    const timer = setTimeout(() => kill('timeout'), limits.timeMs);
+        if (!exited && child.pid) tryKill(-child.pid);
+      }, RUNC_GRACE_MS).unref();
+    },
+    killed: () => killed,
+    usage: () => containerUsage(mode, cgroupsPath),
+    cleanup,
+  };
+}
+
+export async function runContainerTier(spec: ContainerRunSpec): Promise<ContainerRunResult> {
+  const maxOut = spec.maxOutputBytes ?? DEFAULT_OUTPUT;
+  const started = performance.now();
+  const c = launchContainerTier(spec);
+  try {
+    const { child } = c;
+    child.stdin.end(spec.stdin ?? Buffer.alloc(0));
+    const stdout = collectCapped(child.stdout, maxOut, () => c.kill('output'));
+    const stderr = collectCapped(child.stderr, maxOut, () => c.kill('output'));
+    const timer = setTimeout(() => c.kill('timeout'), spec.limits.timeMs);
     const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((resolve) => {
       child.on('error', () => resolve({ code: null, signal: null }));
-      child.on('close', (c, s) => resolve({ code: c, signal: s }));
+      child.on('close', (cd, sg) => resolve({ code: cd, signal: sg }));
     });
-    exited = true;
     clearTimeout(timer);
-    clearTimeout(grace);
-    const usage = containerUsage(mode, cgroupsPath);
-    await removeContainer(runc, containerId, mode, cgroupsPath);
-    removed = true;
-    // `killed` is set from callbacks; the cast stops TypeScript narrowing it to its initial null.
-    const reason = (killed as KillReason | null) ?? (usage.oomKilled ? 'memory' : null);
+    const usage = c.usage();
+    await c.cleanup();
+    const reason = c.killed() ?? (usage.oomKilled ? 'memory' : null);
     // runc reports a signalled container as 128 + signal; when Warden killed it, say so as the process tier does.
     const warden = reason === 'timeout' || reason === 'output';
     return {
-      runId, containerId, userNamespace,
+      runId: c.runId, containerId: c.containerId, userNamespace: c.userNamespace,
       exitCode: warden ? null : code, signal: warden ? 'SIGKILL' : signal, killed: reason,
       stdout: stdout(), stderr: stderr(),
       durationMs: Math.round(performance.now() - started), peakMemoryBytes: usage.peakMemoryBytes, cpuTimeMs: usage.cpuTimeMs,
     };
   } finally {
-    // Also when setup failed part-way: no container or bundle (with the secrets in config.json) is left behind.
-    if (!removed) await removeContainer(runc, containerId, mode, cgroupsPath);
-    rmSync(bundle, { recursive: true, force: true });
+    await c.cleanup();
   }
 }
 

@@ -244,6 +244,17 @@ describe.runIf(runnable)('container tier (runc) — red team', () => {
     expect(r.stderr.toString()).toMatch(/shadow: No such file/);
   });
 
+  it('runs under the CLI umask (077): the bundle is laid out with explicit modes, not the umask', async () => {
+    const old = process.umask(0o077);
+    try {
+      const r = await runContainerTier(base(['/bin/sh', '-c', 'id -u && ls /etc/passwd']));
+      expect(r.stderr.toString()).toBe('');
+      expect(r.stdout.toString()).toBe('65534\n/etc/passwd\n');
+    } finally {
+      process.umask(old);
+    }
+  });
+
   it('container root is an unprivileged host id where user namespaces exist; without one the sandbox is still uid 65534 with no capabilities', async () => {
     const r = await sh('cat /proc/self/uid_map; id -u');
     if (r.userNamespace) {
