@@ -14,10 +14,11 @@ import {
   ToolListChangedNotificationSchema, type CallToolResult, type GetPromptResult, type Prompt, type ReadResourceResult, type Resource, type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { WardenError } from '../errors.js';
-import { launchProcessTier, type LaunchedSandbox } from '../sandbox/process-tier.js';
+import { launchProcessTier } from '../sandbox/process-tier.js';
+import { launchContainerTier } from '../sandbox/container-tier.js';
 import { buildSeccompProgram } from '../sandbox/seccomp/index.js';
 import type { Manifest } from '../sandbox/manifest/index.js';
-import { tierForRisk } from '../sandbox/run.js';
+import { manifestTier, tierAvailability } from '../sandbox/run.js';
 import { LineTransport } from './line-transport.js';
 
 const MAX_RESTARTS = 3;
@@ -54,7 +55,9 @@ export class Downstream {
   onDown?: (reason: string) => void;
   #client: Client | undefined;
   #connecting: Promise<Client> | undefined;
-  #sandbox: LaunchedSandbox | undefined;
+  /** The sandbox tier the server runs in, when it is sandboxed. */
+  readonly tier: 'process' | 'container' | undefined;
+  #sandbox: { child: ChildProcess; kill(): void; cleanup(): Promise<void> } | undefined;
   #child: ChildProcess | undefined;
   #starts: number[] = [];
   #closed = false;
@@ -63,12 +66,15 @@ export class Downstream {
   constructor(readonly spec: DownstreamSpec) {
     if (!spec.command?.length && !spec.url) throw new WardenError('BAD_INPUT', `MCP server ${spec.name}: needs a command or a url`);
     if (spec.sandbox) {
-      const required = tierForRisk(spec.sandbox.manifest);
-      const asked = spec.sandbox.manifest.tier;
-      // A long-lived server over stdio runs in the process tier; a manifest that needs more isolation is refused, never downgraded.
-      if ((asked !== 'auto' && asked !== 'process') || required.tier !== 'process') {
-        throw new WardenError('FORBIDDEN', `MCP server ${spec.name}: its manifest needs the ${asked !== 'auto' && asked !== 'process' ? asked : required.tier} tier (${required.why}); long-lived MCP servers run in the process tier only for now, and Warden never downgrades a tier`);
+      // A long-lived server over stdio runs in the process or container tier; a manifest that
+      // needs more isolation is refused, never downgraded.
+      const chosen = manifestTier(spec.sandbox.manifest);
+      if (chosen.tier !== 'process' && chosen.tier !== 'container') {
+        throw new WardenError('FORBIDDEN', `MCP server ${spec.name}: its manifest needs the ${chosen.tier} tier (${chosen.why}); long-lived MCP servers run in the process or container tier, and Warden never downgrades a tier`);
       }
+      const available = tierAvailability()[chosen.tier];
+      if (!available.ok) throw new WardenError('FORBIDDEN', `MCP server ${spec.name}: the ${chosen.tier} tier (${chosen.why}) is unavailable here: ${available.reason}`);
+      this.tier = chosen.tier;
     }
   }
 
@@ -130,12 +136,18 @@ export class Downstream {
       const m = s.sandbox.manifest;
       const env: Record<string, string> = { ...(s.env ?? {}) };
       for (const [k, v] of s.sandbox.secrets) env[k] = v.toString('utf8');
-      this.#sandbox = launchProcessTier({
+      const base = {
         command: s.command as string[], env, fs: { read: [...m.permissions.fs.read], write: [...m.permissions.fs.write] },
         // A server lives as long as its session: memory, CPU and pids are limited, not wall-clock time.
         limits: { memoryBytes: m.permissions.memory, cpuQuota: m.permissions.cpu_quota, pids: m.permissions.pids, timeMs: Number.MAX_SAFE_INTEGER },
-        seccomp: buildSeccompProgram(),
-      });
+      };
+      if (this.tier === 'container') {
+        const c = launchContainerTier(base);
+        this.#sandbox = { child: c.child, kill: () => c.kill('timeout'), cleanup: () => c.cleanup() };
+      } else {
+        const p = launchProcessTier({ ...base, seccomp: buildSeccompProgram() });
+        this.#sandbox = { child: p.child, kill: () => p.kill('timeout'), cleanup: () => p.cgroup.remove() };
+      }
       child = this.#sandbox.child;
     } else {
       const env: Record<string, string> = {};
@@ -190,8 +202,9 @@ export class Downstream {
     this.#sandbox = undefined;
     this.#child = undefined;
     if (sb) {
-      sb.kill('timeout');
-      sb.child.once('close', () => void sb.cgroup.remove());
+      sb.kill();
+      if (sb.child.exitCode !== null || sb.child.signalCode !== null) void sb.cleanup();
+      else sb.child.once('close', () => void sb.cleanup());
     } else if (child && child.exitCode === null) {
       child.kill('SIGKILL');
     }

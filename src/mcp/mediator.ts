@@ -172,10 +172,22 @@ export class Mediator {
     const { server, name } = target;
     // Only tools the server listed, and the tenant reviewed, can be called: a name the server
     // never showed has no pin and no description scan behind it.
-    let entry = (await this.#entries(backend, server, correlationId).catch(() => [] as Entry[])).find((e) => e.tool.name === name);
+    let unavailable: string | undefined;
+    const lookup = async (fresh: boolean) => {
+      try {
+        return (await this.#entries(backend, server, correlationId, fresh)).find((e) => e.tool.name === name);
+      } catch (err) {
+        unavailable = (err as Error).message;
+        return undefined;
+      }
+    };
+    let entry = await lookup(false);
     // Unknown or blocked in the cached review: look again (it may be new, or approved since).
-    if (!entry?.verdict.ok) entry = (await this.#entries(backend, server, correlationId, true).catch(() => [] as Entry[])).find((e) => e.tool.name === name);
-    if (!entry) throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${front}`);
+    if (!entry?.verdict.ok) entry = await lookup(true);
+    if (!entry) {
+      if (unavailable !== undefined) return errorResult(`server ${server.name} is unavailable: ${unavailable}`);
+      throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${front}`);
+    }
     const gate = await this.#decide(backend, `mcp:${server.name}/${name}`, 'tools/call', { arguments: args as Json }, args, correlationId, extra);
     if ('error' in gate) return errorResult(gate.error);
     if (!entry.verdict.ok) {

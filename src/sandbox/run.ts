@@ -56,6 +56,14 @@ export function tierForRisk(m: Manifest): { tier: ConcreteTier; risk: 'low' | 'm
   return { tier: 'process', risk: 'low', why: 'no network, secrets or writes' };
 }
 
+/** The tier a manifest runs in: the one it names, unless its grants require a stronger one (`auto`: by its grants). */
+export function manifestTier(m: Manifest): { tier: ConcreteTier; why: string } {
+  const required = tierForRisk(m);
+  return m.tier === 'auto' || STRENGTH[m.tier] < STRENGTH[required.tier]
+    ? { tier: required.tier, why: `required by the manifest's grants: ${required.why}` }
+    : { tier: m.tier, why: 'named by the manifest' };
+}
+
 export interface SandboxRunRequest {
   tenant: string;
   manifest: Manifest;
@@ -111,7 +119,7 @@ export async function runSandboxed(deps: SandboxDeps, req: SandboxRunRequest): P
   const required = tierForRisk(m);
   const chosen = req.tier
     ? { tier: req.tier, why: `chosen explicitly by the operator (grants would require ${required.tier})` }
-    : m.tier === 'auto' || STRENGTH[m.tier] < STRENGTH[required.tier] ? { ...required, why: `required by the manifest's grants: ${required.why}` } : { tier: m.tier, why: 'named by the manifest' };
+    : manifestTier(m);
   const base = {
     resource: `sandbox:${m.agent.name}`, actor: req.actor, ...(req.correlationId ? { correlation_id: req.correlationId } : {}),
   };

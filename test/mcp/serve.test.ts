@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STARTER_POLICY } from '../../src/policy/starter.js';
 import { buildServer } from '../../src/server/app.js';
 import { processTierAvailable } from '../../src/sandbox/process-tier.js';
+import { containerTierAvailable } from '../../src/sandbox/container-tier.js';
 import { tempWarden, type TempWarden } from '../helpers/warden.js';
 
 const CLI = join(process.cwd(), 'dist/cli/main.js');
@@ -193,6 +194,28 @@ describe('warden mcp proxy with WARDEN_PASSPORT against a remote Warden', () => 
       method: 'POST', headers: { authorization: `Bearer ${otherToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ server: 'alpha', tool: 'echo' }),
     });
     expect(approve.status).toBe(403);
+  });
+});
+
+describe.skipIf(!containerTierAvailable().ok)('warden mcp proxy --manifest (container tier)', () => {
+  it('runs the server in a runc container as uid 65534, and restarts it after a crash', async () => {
+    const manifest = join(t.dir, 'server-container.yaml');
+    writeFileSync(manifest, `version: "1.0"\nagent: { name: bot, runtime: node }\ntier: container\npermissions:\n  fs: { read: [${JSON.stringify(process.cwd())}] }\n  memory: 512MB\n  pids: 64\n`);
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, 'mcp', 'proxy', '--data', t.dir, '--agent', 'bot', '--name', 'alpha', '--manifest', manifest, '--', process.execPath, FIXTURE],
+      env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'container-test', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      expect(JSON.parse(text(await client.callTool({ name: 'whoami', arguments: {} })))).toEqual({ uid: 65534, shadow: 'unreadable' });
+      expect((await client.callTool({ name: 'crash', arguments: {} })).isError).toBe(true);
+      expect(text(await client.callTool({ name: 'echo', arguments: { text: 'restarted' } }))).toBe('restarted');
+    } finally {
+      await client.close();
+    }
   });
 });
 
