@@ -5,8 +5,10 @@ import { parseDuration } from '../config/duration.js';
 import { CONFIG_FILE, loadConfig } from '../config/load.js';
 import { FileKeyProvider } from '../crypto/key-provider.js';
 import { BadInputError, ConfigError } from '../errors.js';
-import { DEFAULT_LEAF_TTL_MS, MAX_LEAF_TTL_MS, caPaths, initCa, issueCertificate } from '../identity/ca.js';
 import { dataOption, tenantOption, withTenant } from './common.js';
+
+/** The CA (and X.509) is loaded by the `ca` commands only: it would slow every other command's start-up. */
+const loadCa = () => import('../identity/ca.js');
 
 /** The data dir's config and master key; the data dir must exist (`warden init` creates it). */
 function openDataDir(data: string): { dataDir: string; provider: FileKeyProvider; origin: string } {
@@ -36,6 +38,7 @@ export function registerCa(program: Command): void {
     .description('create the deployment CA (ECDSA P-256, 10 years), its key sealed by the master key (idempotent; never overwrites)')
     .option('--trust-domain <name>', 'SPIFFE trust domain, e.g. example.org (default: the host of the configured origin)')
     .action(async (opts: { data: string; trustDomain?: string }) => {
+      const { caPaths, initCa } = await loadCa();
       const { dataDir, provider, origin } = openDataDir(opts.data);
       let trustDomain = opts.trustDomain;
       if (trustDomain === undefined && !existsSync(caPaths(dataDir).cert)) {
@@ -75,6 +78,7 @@ export function registerCa(program: Command): void {
         ip: string[];
       }) => {
         if ((opts.agent === undefined) === (opts.service === undefined)) throw new BadInputError('give exactly one of --agent <id> or --service <id>');
+        const { DEFAULT_LEAF_TTL_MS, MAX_LEAF_TTL_MS, caPaths, issueCertificate } = await loadCa();
         const kind = opts.agent !== undefined ? 'agent' : 'service';
         const id = (opts.agent ?? opts.service) as string;
         const ttlMs = parseDuration(opts.ttl);

@@ -4,13 +4,19 @@ import type { Command } from 'commander';
 import { assertTenantName, openWarden, type Warden } from '../context.js';
 import { BadInputError, WardenError } from '../errors.js';
 import { unverifiedIdentity } from '../identity/passports.js';
-import { LocalBackend, RemoteBackend, type McpBackend } from '../mcp/backend.js';
-import { loadGatewayConfig, type GatewayServerConfig } from '../mcp/config.js';
-import { Downstream, type DownstreamSpec } from '../mcp/downstream.js';
-import { startHttpFront } from '../mcp/http-front.js';
-import { LineTransport } from '../mcp/line-transport.js';
-import { Mediator } from '../mcp/mediator.js';
+import type { McpBackend } from '../mcp/backend.js';
+import type { GatewayServerConfig } from '../mcp/config.js';
+import type { DownstreamSpec } from '../mcp/downstream.js';
 import { SERVER_NAME, type PinState } from '../mcp/pins.js';
+
+/** The MCP SDK and the gateway are loaded by `mcp proxy` and `mcp serve` only (start-up of every other command). */
+async function loadGateway() {
+  const [backend, config, downstream, httpFront, lineTransport, mediator] = await Promise.all([
+    import('../mcp/backend.js'), import('../mcp/config.js'), import('../mcp/downstream.js'),
+    import('../mcp/http-front.js'), import('../mcp/line-transport.js'), import('../mcp/mediator.js'),
+  ]);
+  return { ...backend, ...config, ...downstream, ...httpFront, ...lineTransport, ...mediator };
+}
 import { parseManifest } from '../sandbox/manifest/index.js';
 import { tenantOption, withTenant } from './common.js';
 
@@ -79,6 +85,7 @@ Examples:
 stdout carries the MCP protocol only; Warden's messages go to stderr.`)
     .action(async (command: string[], opts: { data: string; tenant: string; agent?: string; url?: string; manifest?: string; name?: string; passEnv?: string[] }) => {
       const name = serverNameFor(command, opts.name);
+      const { LocalBackend, RemoteBackend, Downstream, LineTransport, Mediator } = await loadGateway();
       const env: Record<string, string> = {};
       for (const k of opts.passEnv ?? []) {
         if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k) || k === 'WARDEN_PASSPORT') throw new BadInputError(`--pass-env: invalid or forbidden variable name ${JSON.stringify(k)}`);
@@ -103,7 +110,7 @@ stdout carries the MCP protocol only; Warden's messages go to stderr.`)
         }
         backend = new LocalBackend(w, opts.tenant, opts.agent, { ownsWarden: true });
       }
-      let mediator: Mediator;
+      let mediator: InstanceType<typeof Mediator>;
       try {
         const spec = await downstreamSpec(name, { command, env, ...(opts.manifest ? { manifest: opts.manifest } : {}) }, w, backend.tenant);
         mediator = new Mediator([new Downstream(spec)], { namespace: false, event: (...a) => backend.event(...a) });
@@ -135,9 +142,10 @@ stdout carries the MCP protocol only; Warden's messages go to stderr.`)
 Clients connect to http://HOST:PORT/mcp with "Authorization: Bearer <agent passport>"
 (warden passports issue AGENT). Tools are named SERVER__TOOL.`)
     .action(async (opts: { data: string; tenant: string; config: string; host?: string; port?: string }) => {
+      const { loadGatewayConfig, Downstream, Mediator, startHttpFront } = await loadGateway();
       const cfg = loadGatewayConfig(opts.config);
       const w = await openWarden(opts.data);
-      const servers: Downstream[] = [];
+      const servers: InstanceType<typeof Downstream>[] = [];
       try {
         for (const [name, s] of Object.entries(cfg.servers)) servers.push(new Downstream(await downstreamSpec(name, s, w, opts.tenant)));
       } catch (err) {

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { certificateThumbprint, spiffeIdFromCertificate } from '../identity/ca.js';
 import { parseDuration } from '../config/duration.js';
 import { BadInputError } from '../errors.js';
 import { collect } from './agents.js';
@@ -30,6 +29,8 @@ export function registerPassports(program: Command): void {
           throw new BadInputError(`--cert: cannot read ${opts.cert}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         }
         // Only a certificate of this very agent makes sense: any other would make the passport unusable.
+        // (X.509 is loaded only when a certificate is given: it costs every other command's start-up.)
+        const { certificateThumbprint, spiffeIdFromCertificate } = await import('../identity/ca.js');
         let id;
         try {
           id = spiffeIdFromCertificate(pem);

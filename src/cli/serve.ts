@@ -3,7 +3,7 @@ import { openWarden, type Warden } from '../context.js';
 import { BadInputError } from '../errors.js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { buildServer, type ServerOptions } from '../server/app.js';
+import type { ServerOptions } from '../server/app.js';
 import { STARTER_POLICY } from '../policy/starter.js';
 import { dataOption } from './common.js';
 
@@ -75,6 +75,8 @@ export function registerServe(program: Command): void {
       for (const t of await w.store.listTenants()) {
         await w.checkpointer.checkpoint(t.name).catch((err: Error) => process.stderr.write(`warden: checkpoint for tenant ${t.name} failed: ${err.message}\n`));
       }
+      // The HTTP stack is loaded by `serve` only: it would slow every other command's start-up.
+      const { buildServer } = await import('../server/app.js');
       const app = await buildServer(w, tls ? { tls } : {});
       // Scheduled key rotation and retirement for every tenant.
       const housekeeping = setInterval(() => {
