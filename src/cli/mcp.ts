@@ -208,4 +208,15 @@ Clients connect to http://HOST:PORT/mcp with "Authorization: Bearer <agent passp
         process.stdout.write(`approved ${id}: now pinned to ${pin.hash}\n`);
       });
     });
+
+  tenantOption(pins.command('release-key'))
+    .description("release a domain's pinned SchemaPin signing key after it rotated its key; the next key it presents is pinned on first use (receipted)")
+    .argument('<domain>', 'the signing domain')
+    .option('--operator <id>', 'who releases (recorded in the receipt)', 'cli')
+    .action(async (domain: string, opts: { data: string; tenant: string; operator: string }) => {
+      await withTenant(opts, async (w) => {
+        const r = await w.pins.releaseKey(opts.tenant, domain, { id: opts.operator, actor: { human: opts.operator, agent: null, service: 'warden-cli' } });
+        process.stdout.write(`released the pinned key of ${domain} (${r.fingerprint}); the next key it presents will be pinned\n`);
+      });
+    });
 }

@@ -256,6 +256,24 @@ export class ToolPins {
   }
 
   /**
+   * An operator releases a domain's pinned signing key (it rotated its key): the key the domain
+   * presents next is pinned then, on first use again. Receipted.
+   */
+  async releaseKey(tenant: string, domain: string, operator: { id: string; actor: ActorChain }): Promise<{ fingerprint: string }> {
+    return this.#serial.run(`${tenant}\nkey\n${domain}`, async () => {
+      const rec = await this.store.getRecord(tenant, SIGNING_KEY_KIND, domain);
+      if (!rec || rec.state !== 'pinned') throw new WardenError('NOT_FOUND', `no pinned SchemaPin key for ${domain}`);
+      const { fingerprint } = JSON.parse(rec.body) as { fingerprint: string };
+      const now = new Date().toISOString();
+      await this.ledger.append(tenant, [{
+        kind: MCP_RECEIPT_KIND, action: 'mcp.key_release', resource: `schemapin:${domain}`, decision: 'allow', reasons: [`released by ${operator.id}`], actor: operator.actor,
+        payload: { domain, fingerprint },
+      }], { system: true, mutations: [{ op: 'putRecord', record: { ...rec, state: 'released', updated_at: now }, expectState: 'pinned' }] });
+      return { fingerprint };
+    });
+  }
+
+  /**
    * The signing key of a domain: pinned (the key itself) on first use. Signatures verify only
    * against the pinned key; a document presenting another key gives `key_changed`, one listing
    * the pinned key as revoked gives `revoked`, an unreadable document `no_key`.
@@ -269,7 +287,7 @@ export class ToolPins {
     }
     return this.#serial.run(`${tenant}\nkey\n${d.domain}`, async () => {
       const rec = await this.store.getRecord(tenant, SIGNING_KEY_KIND, d.domain);
-      if (rec) {
+      if (rec && rec.state === 'pinned') {
         const pinned = JSON.parse(rec.body) as { fingerprint: string; public_key_pem?: string };
         if (parsed.revoked.has(pinned.fingerprint)) return { status: 'revoked' };
         if (pinned.fingerprint !== parsed.fingerprint) return { status: 'key_changed' };
@@ -281,7 +299,7 @@ export class ToolPins {
       await this.ledger.append(tenant, [{
         kind: MCP_RECEIPT_KIND, action: 'mcp.key_pin', resource: `schemapin:${d.domain}`, decision: 'allow', reasons: ['signing key pinned on first use'], actor: opts.actor,
         payload: { domain: d.domain, fingerprint: parsed.fingerprint },
-      }], { system: true, mutations: [{ op: 'putRecord', record: { tenant, kind: SIGNING_KEY_KIND, id: d.domain, state: 'pinned', created_at: now, updated_at: now, body: JSON.stringify({ fingerprint: parsed.fingerprint, public_key_pem: pem, pinned_at: now }) } }] });
+      }], { system: true, mutations: [{ op: 'putRecord', record: { tenant, kind: SIGNING_KEY_KIND, id: d.domain, state: 'pinned', created_at: now, updated_at: now, body: JSON.stringify({ fingerprint: parsed.fingerprint, public_key_pem: pem, pinned_at: now }) }, ...(rec ? { expectState: rec.state } : {}) }] });
       return { status: 'valid', key: parsed.key };
     });
   }

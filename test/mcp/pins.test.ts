@@ -188,6 +188,13 @@ describe('tool pins', () => {
     // The pinned key listed as revoked by its domain.
     const [r] = await t.w.pins.review('default', 'srv', [good], { actor, discovery: { domain: 'tools.example.com', document: { public_key_pem: other.publicPem, revoked_keys: [parseDiscovery({ public_key_pem: k.publicPem }).fingerprint] } } });
     expect(r?.signature).toBe('revoked');
+
+    // The domain rotated its key: an operator releases the pinned one; the next key is pinned on first use.
+    await t.w.pins.releaseKey('default', 'tools.example.com', { id: 'olivia', actor });
+    const [again] = await t.w.pins.review('default', 'srv', [resigned], { actor, discovery: { domain: 'tools.example.com', document: { public_key_pem: other.publicPem } } });
+    expect(again).toMatchObject({ ok: true, signature: 'valid' });
+    expect((await call('weather')).decision).toBe('allow');
+    await expect(t.w.pins.releaseKey('default', 'nowhere.example', { id: 'olivia', actor })).rejects.toThrow(/no pinned SchemaPin key/);
   });
 
   it('an agent cannot forge the signature status in its context', async () => {
