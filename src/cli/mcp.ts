@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { assertTenantName, openWarden, type Warden } from '../context.js';
-import { BadInputError, WardenError } from '../errors.js';
+import { AuthError, BadInputError, WardenError } from '../errors.js';
 import { unverifiedIdentity } from '../identity/passports.js';
 import type { McpBackend } from '../mcp/backend.js';
 import type { GatewayServerConfig } from '../mcp/config.js';
@@ -52,14 +51,22 @@ async function downstreamSpec(name: string, s: GatewayServerConfig, w: Warden | 
   };
 }
 
-function serverNameFor(command: string[], given: string | undefined): string {
-  if (given !== undefined) {
-    if (!SERVER_NAME.test(given)) throw new BadInputError(`--name must be 1-32 of a-z, 0-9, '-' (got "${given}")`);
-    return given;
+function serverName(given: string): string {
+  if (!SERVER_NAME.test(given)) throw new BadInputError(`--name must be 1-32 of a-z, 0-9, '-' (got "${given}")`);
+  return given;
+}
+
+/** The operator an approving CLI command acts for: active, and allowed `permission`. Refusals are receipted. */
+async function actingOperator(w: Warden, tenant: string, id: string, action: string, resource: string) {
+  const op = await w.operators.get(tenant, id);
+  if (op.state !== 'active') throw new WardenError('FORBIDDEN', `operator ${op.id} is ${op.state}`);
+  try {
+    w.operators.authorize(op, 'policy:write');
+  } catch (err) {
+    if (err instanceof AuthError) await w.operators.recordDeny(tenant, { human: op.id }, action, resource, err.reason, { via: 'cli' });
+    throw err;
   }
-  const last = [...command].reverse().find((a) => !a.startsWith('-') && !a.startsWith('/')) ?? command[0] ?? 'server';
-  const derived = basename(last).toLowerCase().replace(/^@[^/]*\//, '').replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 32);
-  return SERVER_NAME.test(derived) ? derived : 'server';
+  return { id: op.id, actor: { human: op.id, agent: null, service: 'warden-cli' } };
 }
 
 export function registerMcp(program: Command): void {
@@ -69,8 +76,8 @@ export function registerMcp(program: Command): void {
     .description('stdio MCP proxy: put it in a client configuration in place of the server command')
     .option('--agent <id>', 'act as this registered agent (local data directory)')
     .option('--url <url>', 'a remote Warden (with WARDEN_PASSPORT): default WARDEN_URL')
-    .option('--manifest <file>', "run the server in the sandbox (process tier) under this manifest's grants")
-    .option('--name <server>', 'the server name in resources mcp:NAME/TOOL (default: from the command)')
+    .option('--manifest <file>', "run the server in the sandbox under this manifest: its tier (process or container) and grants")
+    .requiredOption('--name <server>', 'the server name: tools become resources mcp:NAME/TOOL, which grants and pins refer to')
     .option('--pass-env <names...>', "environment variables the server gets from the proxy's environment (nothing else passes but PATH, HOME, LANG…)")
     .argument('<command...>', 'the MCP server command and its arguments (after --)')
     .addHelpText('after', `
@@ -83,8 +90,8 @@ Examples:
   WARDEN_PASSPORT=eyJ... warden mcp proxy --url https://warden.internal:8787 -- ./server
 
 stdout carries the MCP protocol only; Warden's messages go to stderr.`)
-    .action(async (command: string[], opts: { data: string; tenant: string; agent?: string; url?: string; manifest?: string; name?: string; passEnv?: string[] }) => {
-      const name = serverNameFor(command, opts.name);
+    .action(async (command: string[], opts: { data: string; tenant: string; agent?: string; url?: string; manifest?: string; name: string; passEnv?: string[] }) => {
+      const name = serverName(opts.name);
       const { LocalBackend, RemoteBackend, Downstream, LineTransport, Mediator } = await loadGateway();
       const env: Record<string, string> = {};
       for (const k of opts.passEnv ?? []) {
@@ -94,7 +101,8 @@ stdout carries the MCP protocol only; Warden's messages go to stderr.`)
       const passport = process.env.WARDEN_PASSPORT;
       let backend: McpBackend;
       let w: Warden | undefined;
-      if (passport && !opts.agent) {
+      if (passport && opts.agent) throw new BadInputError('both --agent and WARDEN_PASSPORT are given: choose one identity (unset WARDEN_PASSPORT for a local agent)');
+      if (passport) {
         const url = opts.url ?? process.env.WARDEN_URL;
         if (!url) throw new BadInputError('WARDEN_PASSPORT is set: give the Warden server with --url or WARDEN_URL');
         const id = unverifiedIdentity(passport);
@@ -109,10 +117,24 @@ stdout carries the MCP protocol only; Warden's messages go to stderr.`)
           throw new WardenError('NOT_FOUND', `unknown tenant "${opts.tenant}"`);
         }
         backend = new LocalBackend(w, opts.tenant, opts.agent, { ownsWarden: true });
+        // The identity is checked before any server starts: a mistyped agent must not leave a running server behind.
+        const agent = await w.agents.get(opts.tenant, opts.agent).catch(async (err: Error) => {
+          await backend.close();
+          throw err;
+        });
+        if (agent.state !== 'active') {
+          await backend.close();
+          throw new WardenError('FORBIDDEN', `agent "${agent.id}" is ${agent.state}: it cannot act until an operator resumes or releases it`);
+        }
+        if (!(await w.policies.active(opts.tenant))) process.stderr.write(`warden mcp: warning: no policy is deployed for tenant ${opts.tenant}: every call will be denied (warden policy starter > policy.cedar && warden policy deploy policy.cedar)\n`);
+        if (!agent.capabilities.some((c) => c.startsWith('mcp:') || c === '*')) process.stderr.write(`warden mcp: warning: agent "${agent.id}" has no mcp: capability; grant the server's tools with e.g. --capability 'mcp:${name}/*'\n`);
       }
       let mediator: InstanceType<typeof Mediator>;
       try {
         const spec = await downstreamSpec(name, { command, env, ...(opts.manifest ? { manifest: opts.manifest } : {}) }, w, backend.tenant);
+        if (spec.sandbox && spec.sandbox.manifest.agent.name !== backend.agent) {
+          throw new BadInputError(`the manifest's agent.name ("${spec.sandbox.manifest.agent.name}") is not the proxy's agent ("${backend.agent}"): the sandbox and the decisions must be the same agent's`);
+        }
         mediator = new Mediator([new Downstream(spec)], { namespace: false, event: (...a) => backend.event(...a) });
       } catch (err) {
         await backend.close();
@@ -140,11 +162,17 @@ stdout carries the MCP protocol only; Warden's messages go to stderr.`)
     .option('--port <port>', 'listen port (default: listen.port, 8790)')
     .addHelpText('after', `
 Clients connect to http://HOST:PORT/mcp with "Authorization: Bearer <agent passport>"
-(warden passports issue AGENT). Tools are named SERVER__TOOL.`)
+(warden passports issue --agent ID). Tools are named SERVER__TOOL. Relative paths in
+gateway.yaml (manifest, cwd) are resolved against the file's directory.`)
     .action(async (opts: { data: string; tenant: string; config: string; host?: string; port?: string }) => {
       const { loadGatewayConfig, Downstream, Mediator, startHttpFront } = await loadGateway();
       const cfg = loadGatewayConfig(opts.config);
+      assertTenantName(opts.tenant);
       const w = await openWarden(opts.data);
+      if (!(await w.store.getTenant(opts.tenant))) {
+        await w.close();
+        throw new WardenError('NOT_FOUND', `unknown tenant "${opts.tenant}" (see \`warden tenants list\`)`);
+      }
       const servers: InstanceType<typeof Downstream>[] = [];
       try {
         for (const [name, s] of Object.entries(cfg.servers)) servers.push(new Downstream(await downstreamSpec(name, s, w, opts.tenant)));
@@ -199,12 +227,14 @@ Clients connect to http://HOST:PORT/mcp with "Authorization: Bearer <agent passp
     .description('approve the pending version of a blocked tool (receipted)')
     .argument('<server/tool>', 'the pin id, as `pins list` shows it')
     .option('--hash <sha256:…>', 'the pending hash you reviewed (refused if the tool changed again since)')
-    .option('--operator <id>', 'who approves (recorded in the receipt)', 'cli')
-    .action(async (id: string, opts: { data: string; tenant: string; hash?: string; operator: string }) => {
+    .requiredOption('--as <operator>', 'the operator approving (active, with policy:write)')
+    .action(async (id: string, opts: { data: string; tenant: string; hash?: string; as: string }) => {
       const slash = id.indexOf('/');
       if (slash <= 0) throw new BadInputError('expected SERVER/TOOL');
+      if (opts.hash !== undefined && !/^sha256:[0-9a-f]{64}$/.test(opts.hash)) throw new BadInputError('--hash: expected sha256: and 64 hex digits, as `pins list` shows it');
       await withTenant(opts, async (w) => {
-        const pin = await w.pins.approve(opts.tenant, id.slice(0, slash), id.slice(slash + 1), { id: opts.operator, actor: { human: opts.operator, agent: null, service: 'warden-cli' } }, opts.hash);
+        const op = await actingOperator(w, opts.tenant, opts.as, 'mcp.pin_approve', `mcp:${id}`);
+        const pin = await w.pins.approve(opts.tenant, id.slice(0, slash), id.slice(slash + 1), op, opts.hash);
         process.stdout.write(`approved ${id}: now pinned to ${pin.hash}\n`);
       });
     });
@@ -212,10 +242,11 @@ Clients connect to http://HOST:PORT/mcp with "Authorization: Bearer <agent passp
   tenantOption(pins.command('release-key'))
     .description("release a domain's pinned SchemaPin signing key after it rotated its key; the next key it presents is pinned on first use (receipted)")
     .argument('<domain>', 'the signing domain')
-    .option('--operator <id>', 'who releases (recorded in the receipt)', 'cli')
-    .action(async (domain: string, opts: { data: string; tenant: string; operator: string }) => {
+    .requiredOption('--as <operator>', 'the operator releasing it (active, with policy:write)')
+    .action(async (domain: string, opts: { data: string; tenant: string; as: string }) => {
       await withTenant(opts, async (w) => {
-        const r = await w.pins.releaseKey(opts.tenant, domain, { id: opts.operator, actor: { human: opts.operator, agent: null, service: 'warden-cli' } });
+        const op = await actingOperator(w, opts.tenant, opts.as, 'mcp.key_release', `schemapin:${domain}`);
+        const r = await w.pins.releaseKey(opts.tenant, domain, op);
         process.stdout.write(`released the pinned key of ${domain} (${r.fingerprint}); the next key it presents will be pinned\n`);
       });
     });

@@ -4,6 +4,7 @@ import { BadInputError } from '../errors.js';
 import { compilePolicy, diffPolicies, MAX_POLICY_BYTES, type CompiledPolicy, type PolicyDecision } from '../policy/engine.js';
 import { parsePolicyTests, runPolicyTests } from '../policy/test-runner.js';
 import { whatIf } from '../policy/whatif.js';
+import { STARTER_POLICY } from '../policy/starter.js';
 import { EXIT, tenantOption, withTenant } from './common.js';
 
 type TenantOpts = { data: string; tenant: string };
@@ -145,6 +146,13 @@ export function registerPolicy(program: Command): void {
     .description('check a policy file: it parses, every policy has a unique @id, annotations are well-formed and it validates against the Warden schema (exit 0 valid, 2 invalid)')
     .option('--json', 'JSON output')
     .action((file: string, opts: { json?: boolean }) => validateAction(file, opts));
+
+  policy
+    .command('starter')
+    .description('print the starter policy (what `warden serve` deploys on first start): a commented starting point to copy, test and deploy')
+    .action(() => {
+      process.stdout.write(STARTER_POLICY);
+    });
 
   tenantOption(policy.command('deploy <file>'))
     .description('validate and activate a policy file for the tenant (receipted; deploying the active version again changes nothing)')

@@ -55,8 +55,12 @@ export function loadGatewayConfig(path: string): GatewayConfig & { dir: string }
   }
   const parsed = gatewaySchema.safeParse(raw);
   if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    throw new BadInputError(`${path}: ${first?.path.join('.') || '(top level)'}: ${first?.message ?? 'invalid'}`);
+    // An unknown key (a typo) explains the rest ("servers" missing because it is spelt "server").
+    const first = parsed.error.issues.find((i) => i.code === 'unrecognized_keys') ?? parsed.error.issues[0];
+    const where = first?.path.join('.') || '(top level)';
+    let message = first?.message ?? 'invalid';
+    if (first?.code === 'invalid_key' && first.path[0] === 'servers') message = `invalid server name (1-32 of a-z, 0-9, '-')`;
+    throw new BadInputError(`${path}: ${where}: ${message}`);
   }
   const dir = dirname(resolve(path));
   for (const s of Object.values(parsed.data.servers)) {

@@ -62,6 +62,7 @@ export class Downstream {
   #starts: number[] = [];
   #closed = false;
   #lastFailure: string | undefined;
+  #spawnError: string | undefined;
 
   constructor(readonly spec: DownstreamSpec) {
     if (!spec.command?.length && !spec.url) throw new WardenError('BAD_INPUT', `MCP server ${spec.name}: needs a command or a url`);
@@ -114,7 +115,9 @@ export class Downstream {
     try {
       await client.connect(transport, { timeout: this.spec.timeoutMs ?? 30_000 });
     } catch (err) {
-      this.#lastFailure = (err as Error).message;
+      // A command that could not be spawned (ENOENT…) explains more than the write error that follows it.
+      this.#lastFailure = this.#spawnError ?? (err as Error).message;
+      this.#spawnError = undefined;
       this.#stopProcess();
       await client.close().catch(() => undefined);
       throw new WardenError('INTERNAL', `MCP server ${this.name} did not start: ${this.#lastFailure}`);
@@ -157,6 +160,7 @@ export class Downstream {
     this.#child = child;
     child.on('error', (err) => {
       this.#lastFailure = err.message;
+      this.#spawnError = `cannot run ${JSON.stringify(cmd)}: ${err.message}`;
     });
     // The server's stderr is its log: passed on, line by line, under its name — with control
     // characters replaced (no forged log lines), the sandbox's secret values masked, and at most

@@ -86,7 +86,8 @@ export function startHttpFront(w: Warden, mediator: Mediator, options: HttpFront
     if (req.method === 'POST') {
       const raw = await readBody(req);
       if (raw === undefined) {
-        jsonRpcError(res, 413, -32600, `request body larger than ${MAX_BODY_BYTES} bytes`);
+        // The rest of the body was not read: the connection cannot carry another request.
+        jsonRpcError(res, 413, -32600, `request body larger than ${MAX_BODY_BYTES} bytes`, { connection: 'close' });
         return;
       }
       try {

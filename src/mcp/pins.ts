@@ -247,6 +247,7 @@ export class ToolPins {
       const cur = await this.get(tenant, server, tool);
       if (!cur) throw new WardenError('NOT_FOUND', `no pin for ${server}/${tool}`);
       if (cur.state === 'pinned' || !cur.body.pending) throw new WardenError('CONFLICT', `${server}/${tool} is not blocked`);
+      if (hash !== undefined && hash === cur.body.hash && hash !== cur.body.pending.hash) throw new WardenError('CONFLICT', `${server}/${tool}: ${hash} is the version pinned before; the pending one is ${cur.body.pending.hash}`);
       if (hash !== undefined && hash !== cur.body.pending.hash) throw new WardenError('CONFLICT', `${server}/${tool}: the pending version is ${cur.body.pending.hash}, not ${hash} (it changed again: review it)`);
       const { pending, ...rest } = cur.body;
       const body: PinBody = { ...rest, hash: pending.hash, signature: pending.signature ?? rest.signature, pinned_at: new Date().toISOString(), approved_by: approver.id };

@@ -307,7 +307,9 @@ export function launchContainerTier(spec: Omit<ContainerRunSpec, 'stdin' | 'maxO
   let child: ChildProcessWithoutNullStreams;
   try {
     writeBundle(bundle, config, rootHostId);
-    child = spawn(runc, ['run', '--keep', '--bundle', bundle, containerId], {
+    // runc creates the grants' mount points (and their parents) with the caller's umask; under
+    // the CLI's 077 they would be 0700 and lock the sandbox's uid out of its own grants.
+    child = spawn('/bin/sh', ['-c', 'umask 022 && exec "$@"', 'warden-runc', runc, 'run', '--keep', '--bundle', bundle, containerId], {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true, // its own process group: a last-resort kill reaches runc and nothing else
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },

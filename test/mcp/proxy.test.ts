@@ -3,7 +3,7 @@
  * process, which talks to a real MCP server process (test/fixtures/mcp/server.mjs). Receipts
  * are read from the shared data directory and verified offline.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -141,6 +141,25 @@ describe('warden mcp proxy', () => {
     const r = await client.callTool({ name: 'echo', arguments: { text: 'nobody answers', approve_me: true } }, undefined, { timeout: 20_000 });
     expect(r.isError).toBe(true);
     expect(text(r)).toMatch(/approval .* was expired: the call is denied/);
+  });
+
+  it('refuses a bad identity before any server starts, with a clear message', () => {
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [CLI, 'mcp', 'proxy', '--data', t.dir, ...args, '--', process.execPath, FIXTURE], { encoding: 'utf8', input: '', env: { PATH: process.env.PATH ?? '', ...env }, timeout: 20_000 });
+    const unknown = run(['--agent', 'nope', '--name', 'fixture']);
+    expect(unknown.status).not.toBe(0);
+    expect(unknown.stderr).toMatch(/no agent "nope"/);
+    const both = run(['--agent', 'bot', '--name', 'fixture'], { WARDEN_PASSPORT: 'x.y.z' });
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/choose one identity/);
+    const noName = run(['--agent', 'bot']);
+    expect(noName.status).toBe(2);
+    expect(noName.stderr).toMatch(/--name/);
+    const mismatch = join(t.dir, 'other-agent.yaml');
+    writeFileSync(mismatch, 'version: "1.0"\nagent: { name: reader, runtime: node }\ntier: process\n');
+    const wrong = run(['--agent', 'bot', '--name', 'fixture', '--manifest', mismatch]);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toMatch(/is not the proxy's agent/);
   });
 
   it('answers a malformed JSON-RPC message with a JSON-RPC error and keeps serving', async () => {

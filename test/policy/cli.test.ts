@@ -77,6 +77,12 @@ describe('warden policy (in-process)', () => {
     expect((await warden('policy', 'validate', join(t.dir, 'missing.cedar'))).code).toBe(2);
   });
 
+  it('starter: prints the starter policy, which validates as it is', async () => {
+    const r = await warden('policy', 'starter');
+    expect(r).toMatchObject({ code: 0, out: STARTER_POLICY });
+    expect((await warden('policy', 'validate', file('printed.cedar', r.out))).code).toBe(0);
+  });
+
   it('deploy, list, show, rollback (receipted), on the data directory', async () => {
     const data = ['--data', t.dir];
     const d1 = await warden('policy', 'deploy', file('v1.cedar', V1), ...data, '--reason', 'first');

@@ -247,9 +247,10 @@ describe.runIf(runnable)('container tier (runc) — red team', () => {
   it('runs under the CLI umask (077): the bundle is laid out with explicit modes, not the umask', async () => {
     const old = process.umask(0o077);
     try {
-      const r = await runContainerTier(base(['/bin/sh', '-c', 'id -u && ls /etc/passwd']));
+      // A nested grant: runc creates its parent directories, which must not come out 0700 either.
+      const r = await runContainerTier(base(['/bin/sh', '-c', `id -u && ls /etc/passwd && cat ${inputs}/report.csv`], { fs: { read: [inputs] } }));
       expect(r.stderr.toString()).toBe('');
-      expect(r.stdout.toString()).toBe('65534\n/etc/passwd\n');
+      expect(r.stdout.toString()).toBe('65534\n/etc/passwd\na,b\n1,2\n');
     } finally {
       process.umask(old);
     }
