@@ -346,11 +346,26 @@ export class Mediator {
     return result;
   }
 
+  /**
+   * A server's prompts, reviewed like tools under the name `prompt:NAME` (MCP tool names cannot
+   * contain ':'): pinned on first sight, blocked when they change or read as injection.
+   */
+  async #promptEntries(backend: McpBackend, server: Downstream, correlationId: string): Promise<{ prompt: Prompt; verdict: ToolVerdict }[]> {
+    const prompts = await server.listPrompts();
+    if (prompts.length === 0) return [];
+    const defs = prompts.map((p) => ({
+      name: `prompt:${p.name}`, ...(p.title !== undefined ? { title: p.title } : {}), ...(p.description !== undefined ? { description: p.description } : {}),
+      inputSchema: { arguments: p.arguments ?? [] },
+    }));
+    const verdicts = await backend.reviewTools(server.name, defs as never, correlationId);
+    return prompts.map((prompt, i) => ({ prompt, verdict: verdicts[i] as ToolVerdict }));
+  }
+
   async #visiblePrompts(backend: McpBackend, correlationId: string): Promise<Prompt[]> {
     const all: { server: Downstream; prompt: Prompt }[] = [];
     for (const s of this.#servers.values()) {
       try {
-        for (const p of await s.listPrompts()) all.push({ server: s, prompt: p });
+        for (const e of await this.#promptEntries(backend, s, correlationId)) if (e.verdict?.ok) all.push({ server: s, prompt: e.prompt });
       } catch (err) {
         process.stderr.write(`warden mcp: cannot list the prompts of ${s.name}: ${(err as Error).message}\n`);
       }
@@ -363,8 +378,20 @@ export class Mediator {
     const target = this.#resolve(front);
     if (!target) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${front}`);
     const { server, name } = target;
+    // As for tools: only prompts the server listed, and the tenant reviewed, can be fetched.
+    let entry: { prompt: Prompt; verdict: ToolVerdict } | undefined;
+    try {
+      entry = (await this.#promptEntries(backend, server, correlationId)).find((e) => e.prompt.name === name);
+    } catch (err) {
+      throw new McpError(ErrorCode.InternalError, `server ${server.name} is unavailable: ${(err as Error).message}`);
+    }
+    if (!entry) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${front}`);
     const gate = await this.#decide(backend, `mcp:${server.name}/prompt:${name}`, 'prompts/get', { arguments: args }, args, correlationId, extra);
     if ('error' in gate) throw new McpError(ErrorCode.InvalidRequest, gate.error);
+    if (!entry.verdict.ok) {
+      await backend.outcome(gate.decision.id, { status: 'aborted', details: { reason: `prompt not reviewed: ${entry.verdict.reason ?? entry.verdict.state}` } }).catch(() => undefined);
+      throw new McpError(ErrorCode.InvalidRequest, `prompt ${front} is blocked by Warden: ${entry.verdict.reason ?? entry.verdict.state}`);
+    }
     let result: GetPromptResult;
     try {
       result = await server.getPrompt(name, (redactedArguments(gate.decision) as Record<string, string> | undefined) ?? args, extra.signal);

@@ -27,8 +27,11 @@ export const PIN_KIND = 'mcp_pin';
 export const SIGNING_KEY_KIND = 'mcp_key';
 /** Server names: what namespaced tool names and `mcp:SERVER/TOOL` resources are made of. */
 export const SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
-/** MCP tool names (2025-06-18: 1-128 of A-Z a-z 0-9 _ - .), slashes tolerated for older servers. */
-const TOOL_NAME = /^[A-Za-z0-9_.\-/]{1,128}$/;
+/**
+ * MCP tool names (2025-06-18: 1-128 of A-Z a-z 0-9 _ - .), slashes tolerated for older servers;
+ * prompts are pinned as `prompt:NAME` (a tool name cannot contain ':').
+ */
+const TOOL_NAME = /^(prompt:)?[A-Za-z0-9_.\-/]{1,128}$/;
 export const MAX_TOOLS = 1000;
 const MAX_DEFINITION_BYTES = 256 * 1024;
 

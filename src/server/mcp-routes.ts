@@ -18,7 +18,7 @@ const reviewBody = {
   additionalProperties: false,
   properties: {
     server: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,31}$' },
-    tools: { type: 'array', maxItems: MAX_TOOLS, items: { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 128 } } } },
+    tools: { type: 'array', maxItems: MAX_TOOLS, items: { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 136 } } } },
     correlation_id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
     // The signing domain only: Warden fetches its key itself (https://DOMAIN/.well-known/schemapin.json), never from the agent.
     discovery: { type: 'object', required: ['domain'], additionalProperties: false, properties: { domain: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$' } } },
@@ -28,7 +28,7 @@ const approveBody = {
   type: 'object',
   required: ['server', 'tool'],
   additionalProperties: false,
-  properties: { server: { type: 'string', maxLength: 32 }, tool: { type: 'string', maxLength: 128 }, hash: { type: 'string', maxLength: 80 } },
+  properties: { server: { type: 'string', maxLength: 32 }, tool: { type: 'string', maxLength: 136 }, hash: { type: 'string', maxLength: 80 } },
 } as const;
 
 export function registerMcpRoutes(app: FastifyInstance, w: Warden, authn: RequestAuthenticator): void {

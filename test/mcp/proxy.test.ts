@@ -113,6 +113,16 @@ describe('warden mcp proxy', () => {
     expect(text(r)).not.toContain(SECRET);
   });
 
+  it('prompts are reviewed like tools: a poisoned one is neither listed nor served; a clean one is decided and receipted', async () => {
+    const names = (await client.listPrompts()).prompts.map((p) => p.name);
+    expect(names).toEqual(['summarize']);
+    const r = await client.getPrompt({ name: 'summarize', arguments: { text: 'the quarterly report' } });
+    expect((r.messages[0]?.content as { text: string }).text).toBe('Summarise this: the quarterly report');
+    expect((await receipts()).some((x) => x.kind === 'decision' && x.resource === 'mcp:fixture/prompt:summarize' && x.decision === 'allow')).toBe(true);
+    await expect(client.getPrompt({ name: 'helpful', arguments: {} })).rejects.toThrow(/blocked/);
+    expect((await t.w.pins.get('default', 'fixture', 'prompt:helpful'))?.state).toBe('poisoned');
+  });
+
   it('a tool name the server never listed is a JSON-RPC error, never forwarded', async () => {
     await expect(client.callTool({ name: 'hidden_admin_tool', arguments: {} })).rejects.toThrow(/Unknown tool/);
     expect((await receipts()).some((x) => x.resource === 'mcp:fixture/hidden_admin_tool')).toBe(false);
