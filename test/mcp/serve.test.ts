@@ -197,18 +197,24 @@ describe('warden mcp proxy with WARDEN_PASSPORT against a remote Warden', () => 
   });
 });
 
+/** A client of `warden mcp proxy --manifest` with the fixture server in the given tier. */
+async function sandboxedClient(tier: 'process' | 'container'): Promise<Client> {
+  const manifest = join(t.dir, `server-${tier}.yaml`);
+  writeFileSync(manifest, `version: "1.0"\nagent: { name: bot, runtime: node }\ntier: ${tier}\npermissions:\n  fs: { read: [${JSON.stringify(process.cwd())}] }\n  memory: 512MB\n  pids: 64\n`);
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [CLI, 'mcp', 'proxy', '--data', t.dir, '--agent', 'bot', '--name', 'alpha', '--manifest', manifest, '--', process.execPath, FIXTURE],
+    env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
+    stderr: 'pipe',
+  });
+  const client = new Client({ name: `${tier}-test`, version: '1.0.0' });
+  await client.connect(transport);
+  return client;
+}
+
 describe.skipIf(!containerTierAvailable().ok)('warden mcp proxy --manifest (container tier)', () => {
   it('runs the server in a runc container as uid 65534, and restarts it after a crash', async () => {
-    const manifest = join(t.dir, 'server-container.yaml');
-    writeFileSync(manifest, `version: "1.0"\nagent: { name: bot, runtime: node }\ntier: container\npermissions:\n  fs: { read: [${JSON.stringify(process.cwd())}] }\n  memory: 512MB\n  pids: 64\n`);
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [CLI, 'mcp', 'proxy', '--data', t.dir, '--agent', 'bot', '--name', 'alpha', '--manifest', manifest, '--', process.execPath, FIXTURE],
-      env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
-      stderr: 'pipe',
-    });
-    const client = new Client({ name: 'container-test', version: '1.0.0' });
-    await client.connect(transport);
+    const client = await sandboxedClient('container');
     try {
       expect(JSON.parse(text(await client.callTool({ name: 'whoami', arguments: {} })))).toEqual({ uid: 65534, shadow: 'unreadable' });
       expect((await client.callTool({ name: 'crash', arguments: {} })).isError).toBe(true);
@@ -221,16 +227,7 @@ describe.skipIf(!containerTierAvailable().ok)('warden mcp proxy --manifest (cont
 
 describe.skipIf(!processTierAvailable().ok)('warden mcp proxy --manifest (process tier)', () => {
   it('runs the server as uid 65534 in the sandbox, unable to read /etc/shadow', async () => {
-    const manifest = join(t.dir, 'server.yaml');
-    writeFileSync(manifest, `version: "1.0"\nagent: { name: bot, runtime: node }\ntier: process\npermissions:\n  fs: { read: [${JSON.stringify(process.cwd())}] }\n  memory: 512MB\n  pids: 64\n`);
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [CLI, 'mcp', 'proxy', '--data', t.dir, '--agent', 'bot', '--name', 'alpha', '--manifest', manifest, '--', process.execPath, FIXTURE],
-      env: { PATH: process.env.PATH ?? '', HOME: '/tmp' },
-      stderr: 'pipe',
-    });
-    const client = new Client({ name: 'sandbox-test', version: '1.0.0' });
-    await client.connect(transport);
+    const client = await sandboxedClient('process');
     try {
       const r = await client.callTool({ name: 'whoami', arguments: {} });
       expect(JSON.parse(text(r))).toEqual({ uid: 65534, shadow: 'unreadable' });
