@@ -33,6 +33,8 @@ const MAX_WAITING_PER_AGENT = 16;
 const MAX_RESOURCE_REF = 200;
 /** Reviews of a server's tools are reused this long per agent (the pipeline checks pins on every call regardless). */
 const REVIEW_TTL_MS = 10_000;
+/** A signing domain's key document is fetched again after this long (revocations are seen within it). */
+const DISCOVERY_TTL_MS = 5 * 60_000;
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 /** The Warden backend of a request: fixed for a stdio session, per request (its own passport) over HTTP. */
@@ -63,6 +65,8 @@ export class Mediator {
   /** Per tenant, agent and server: the review of that list (short-lived). */
   readonly #reviews = new Map<string, { at: number; entries: Promise<Entry[]> }>();
   readonly #fronts = new Set<Server>();
+  /** Per server: its SchemaPin key document, as last fetched. */
+  readonly #discoveries = new Map<string, { at: number; document: unknown }>();
   /** Calls waiting for an approval, per tenant and agent (bounded: each holds a request open). */
   readonly #waiting = new Map<string, number>();
 
@@ -141,14 +145,27 @@ export class Mediator {
     const entries = (async () => {
       const tools = await this.#toolList(server);
       const pin = server.spec.schemapin;
-      // An unreachable key is reported as such (`no_key`): policy decides, never a silent "unsigned".
-      const discovery = pin ? await fetchDiscovery(pin.domain, pin.discovery_url).catch(() => ({ unavailable: true })) : undefined;
-      const verdicts = await backend.reviewTools(server.name, tools as never, correlationId, pin ? { domain: pin.domain, document: discovery } : undefined);
+      const verdicts = await backend.reviewTools(server.name, tools as never, correlationId, pin ? { domain: pin.domain, document: await this.#discovery(server) } : undefined);
       return tools.map((tool, i) => ({ server, tool, verdict: verdicts[i] as ToolVerdict }));
     })();
     this.#reviews.set(key, { at: Date.now(), entries });
     entries.catch(() => this.#reviews.delete(key));
     return entries;
+  }
+
+  /**
+   * The signing domain's key document, fetched at most every {@link DISCOVERY_TTL_MS} (not on
+   * every listing). An unreachable key is reported as such (`no_key`): policy decides, never a
+   * silent "unsigned".
+   */
+  async #discovery(server: Downstream): Promise<unknown> {
+    const pin = server.spec.schemapin as NonNullable<Downstream['spec']['schemapin']>;
+    const hit = this.#discoveries.get(server.name);
+    if (hit && Date.now() - hit.at < DISCOVERY_TTL_MS) return hit.document;
+    const document = await fetchDiscovery(pin.domain, pin.discovery_url).catch(() => ({ unavailable: true }));
+    // A failed fetch is retried on the next review, not cached.
+    if (!(document as { unavailable?: boolean }).unavailable) this.#discoveries.set(server.name, { at: Date.now(), document });
+    return document;
   }
 
   async #visibleTools(backend: McpBackend, correlationId: string): Promise<Tool[]> {
